@@ -1,0 +1,1 @@
+"""litzoo: classic Keras models as PyTorch Lightning + Hydra experiments."""

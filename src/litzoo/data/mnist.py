@@ -1,0 +1,106 @@
+"""MNIST and Fashion-MNIST from the original IDX files (torchvision's folder layout and mirrors).
+
+Files are looked up in `<data_dir>/<MNIST|FashionMNIST>/raw/`, gzipped or not, exactly where
+`torchvision.datasets.MNIST(root=data_dir)` keeps them. They are parsed here, straight from the .gz,
+instead of through torchvision's dataset class: that class extracts next to the archives, which fails
+on a read-only shared folder. Downloading (when online) uses torchvision's mirrors and md5 sums.
+"""
+from __future__ import annotations
+
+import gzip
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from litzoo.data.base import CorruptFileError, DatasetNotFoundError, InMemoryDataModule, missing_files_message
+
+# IDX type codes (http://yann.lecun.com/exdb/mnist/): 0x08 = unsigned byte.
+_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"),
+               0x0E: np.dtype(">f8")}
+FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+         "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+VARIANTS = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST"}
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Parse an IDX file (optionally gzipped); any inconsistency raises CorruptFileError naming the file."""
+    try:
+        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    except (OSError, EOFError) as err:
+        raise CorruptFileError(f"cannot read IDX file {path}: {err}") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
+        raise CorruptFileError(f"{path} is not an IDX file (bad magic number {raw[:4].hex()})")
+    dtype, ndim = np.dtype(_IDX_DTYPES[raw[2]]), raw[3]
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise CorruptFileError(f"{path}: truncated IDX header")
+    shape = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
+    expected = header + int(np.prod(shape)) * dtype.itemsize
+    if len(raw) != expected:
+        raise CorruptFileError(f"{path}: IDX header says shape {shape} ({expected} bytes), file has {len(raw)} bytes")
+    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
+
+
+def find_idx(folder: Path, stem: str) -> Path | None:
+    for name in (f"{stem}.gz", stem):
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def download(variant: str, folder: Path) -> None:
+    """torchvision's mirrors and md5 checks, into `folder` (no extraction: the .gz files are read as they are)."""
+    from torchvision.datasets import FashionMNIST, MNIST
+    from torchvision.datasets.utils import download_url
+
+    cls = MNIST if variant == "mnist" else FashionMNIST
+    folder.mkdir(parents=True, exist_ok=True)
+    for filename, md5 in cls.resources:
+        if find_idx(folder, filename.removesuffix(".gz")) is None:
+            download_url(f"{cls.mirrors[0]}{filename}", root=str(folder), filename=filename, md5=md5)
+
+
+def load_idx_split(folder: Path, split: str) -> tuple[Tensor, Tensor]:
+    """Images scaled to [0, 1] as (N, 1, 28, 28) float32, labels int64."""
+    img_path, lbl_path = (find_idx(folder, stem) for stem in FILES[split])
+    images, labels = read_idx(img_path), read_idx(lbl_path)
+    if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+        raise CorruptFileError(f"{img_path} / {lbl_path}: {images.shape} images do not match {labels.shape} labels")
+    x = torch.from_numpy(images.copy()).unsqueeze(1).float().div_(255.0)  # the seeds' `/ 255`
+    return x, torch.from_numpy(labels.astype(np.int64))
+
+
+class MNISTDataModule(InMemoryDataModule):
+    """MNIST / Fashion-MNIST (60k train, 10k test); validation = the last `val_split` of train (Keras)."""
+
+    def __init__(self, data_dir: str, variant: str = "mnist", download: bool = True, batch_size: int = 64,
+                 val_split: float = 0.1, seed: int = 0, num_classes: int = 10,
+                 input_shape: Sequence[int] = (1, 28, 28), eval_batch_size: int | None = None) -> None:
+        if variant not in VARIANTS:
+            raise ValueError(f"unknown MNIST variant {variant!r}; valid: {sorted(VARIANTS)}")
+        super().__init__(batch_size, val_split, seed, num_classes, input_shape, eval_batch_size)
+        self.folder = Path(data_dir).expanduser() / VARIANTS[variant] / "raw"
+        self.variant, self.download = variant, download
+
+    def _missing(self) -> list[str]:
+        return [f"{stem}.gz" for pair in FILES.values() for stem in pair if find_idx(self.folder, stem) is None]
+
+    def prepare_data(self) -> None:
+        if not self._missing() or not self.download:
+            return
+        try:
+            download(self.variant, self.folder)
+        except Exception as err:  # offline, read-only folder, bad md5: all end in the message below
+            print(f"[litzoo] download of {self.variant} into {self.folder} failed: {err}")
+
+    def load(self) -> dict[str, tuple[Tensor, Tensor]]:
+        missing = self._missing()
+        if missing:
+            how = ("Download them (torchvision's mirrors) with data.download=true on a machine with network, "
+                   "or copy the four IDX .gz files from http://yann.lecun.com/exdb/mnist/ (or Fashion-MNIST's "
+                   "GitHub releases) into that folder.")
+            raise DatasetNotFoundError(missing_files_message(self.variant, self.folder, missing, how))
+        return {split: load_idx_split(self.folder, split) for split in FILES}

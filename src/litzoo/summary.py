@@ -1,0 +1,110 @@
+"""Keras-style `model.summary()`: Layer (type) | Output Shape | Param #, with totals.
+
+Output shapes are printed in Keras' channels-last notation by default, `(None, 26, 26, 32)` for a
+PyTorch (N, 32, 26, 26) tensor, so rows can be checked against the seed notes; `shapes=torch` prints
+PyTorch's (N, C, H, W). Parameters follow Keras' accounting: frozen weights and BatchNorm's moving
+mean/variance are "non-trainable". Where PyTorch's layer has a different number of weights than
+Keras' (a layer defines `keras_params()`), both are shown.
+
+CLI: `litzoo-summary experiment=mnist_convnet` composes the same config as training (no dataset read).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+WIDTHS = (34, 26, 12)
+
+
+@dataclass
+class Row:
+    name: str
+    kind: str
+    shape: str
+    params: int
+    trainable: int
+    keras_params: int | None = None
+
+
+def keras_shape(shape: tuple[int, ...], style: str = "keras") -> str:
+    """(C, H, W) -> '(None, H, W, C)' in Keras style; sequences (L, C) are already channels-last."""
+    dims = list(shape)
+    if style == "keras" and len(dims) == 3:
+        dims = dims[1:] + dims[:1]
+    if style not in ("keras", "torch"):
+        raise ValueError(f"shape style must be 'keras' or 'torch', got {style!r}")
+    head = "None" if style == "keras" else "N"
+    return "(" + ", ".join([head, *map(str, dims)]) + ")"
+
+
+def count_params(module: nn.Module) -> tuple[int, int]:
+    """(total, trainable), with BatchNorm running statistics counted as non-trainable as Keras does."""
+    trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in module.parameters())
+    total += sum(b.numel() for name, b in module.named_buffers() if name.rsplit(".", 1)[-1] in ("running_mean", "running_var"))
+    return total, trainable
+
+
+def _output_shape(out: object) -> tuple[int, ...]:
+    t = out[0] if isinstance(out, (tuple, list)) else out
+    return tuple(t.shape[1:]) if isinstance(t, Tensor) else ()
+
+
+def summary_rows(net: nn.Module, style: str = "keras") -> list[Row]:
+    """One row per top-level layer (nested models are one row, as in Keras), shapes from a probe forward."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    children = list(net.named_children())
+    hooks = [m.register_forward_hook(lambda _m, _i, out, n=name: shapes.__setitem__(n, _output_shape(out)))
+             for name, m in children]
+    was_training = net.training
+    net.eval()
+    try:
+        with torch.no_grad():
+            net(net.example_input(1))
+    finally:
+        for h in hooks:
+            h.remove()
+        net.train(was_training)
+    rows = []
+    for name, m in children:
+        total, trainable = count_params(m)
+        keras = m.keras_params() if hasattr(m, "keras_params") else None
+        rows.append(Row(name, type(m).__name__, keras_shape(shapes.get(name, ()), style), total, trainable, keras))
+    return rows
+
+
+def format_summary(net: nn.Module, style: str = "keras", title: str = "Sequential") -> str:
+    """The Keras table as text."""
+    rows = summary_rows(net, style)
+    width = sum(WIDTHS)
+    header = f"{'Layer (type)':<{WIDTHS[0]}}{'Output Shape':<{WIDTHS[1]}}{'Param #':>{WIDTHS[2]}}"
+    lines = [f'Model: "{title}"', "_" * width, header, "=" * width]
+    for i, r in enumerate(rows):
+        params = f"{r.params:,}" if r.keras_params is None else f"{r.keras_params:,} (torch {r.params:,})"
+        lines.append(f"{f'{r.name} ({r.kind})':<{WIDTHS[0]}}{r.shape:<{WIDTHS[1]}}{params:>{WIDTHS[2]}}")
+        lines.append("=" * width if i == len(rows) - 1 else "_" * width)
+    total, trainable = count_params(net)
+    lines += [f"Total params: {total:,}", f"Trainable params: {trainable:,}", f"Non-trainable params: {total - trainable:,}"]
+    keras_total = sum(r.keras_params if r.keras_params is not None else r.params for r in rows)
+    if keras_total != total:
+        lines.append(f"Keras would count {keras_total:,} params in total: {keras_total - total:+,} from layers "
+                     "whose PyTorch weight layout differs (shown per row as 'keras (torch n)').")
+    if style == "keras":
+        lines.append("Output shapes in Keras' channels-last notation (PyTorch tensors are (N, C, H, W)).")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`litzoo-summary [--torch] [overrides]`: the model of the composed training config, Keras-style."""
+    import sys
+
+    from hydra.utils import instantiate
+
+    from litzoo.train import compose_config
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    style = "torch" if "--torch" in args else "keras"
+    cfg = compose_config([a for a in args if a != "--torch"])
+    print(format_summary(instantiate(cfg.model), style=style, title=cfg.name))

@@ -1,0 +1,146 @@
+"""LightningModules, one per task kind: classification (multiclass/binary) and regression.
+
+The network, the optimizer partial and the scheduler partial come from config; one `step` serves all
+splits. Metric names: `{train,val,test}/loss`, `/acc` (classification) or `/mae` (regression).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+import torchmetrics
+from torch import Tensor, nn
+
+OptimizerFactory = Callable[..., torch.optim.Optimizer]
+SchedulerFactory = Callable[..., Any]
+
+
+class _Task(pl.LightningModule):
+    """Shared plumbing: forward, one step for every split, optimizers from partials."""
+
+    metric_name = ""
+
+    def __init__(self, net: nn.Module, optimizer: OptimizerFactory, scheduler: SchedulerFactory | None = None,
+                 scheduler_monitor: str = "val/loss", scheduler_interval: str = "epoch") -> None:
+        super().__init__()
+        self.net = net
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+        self.scheduler_monitor = scheduler_monitor
+        self.scheduler_interval = scheduler_interval
+        # keys are prefixed: ModuleDict refuses "train", an nn.Module method
+        self.metrics = nn.ModuleDict({f"{split}_metric": self.make_metric() for split in ("train", "val", "test")})
+        example = getattr(net, "example_input", None)
+        self.example_input_array = example(2) if callable(example) else None
+
+    def make_metric(self) -> torchmetrics.Metric:
+        raise NotImplementedError
+
+    def loss_and_output(self, out: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        """(loss, prediction in the form the metric takes)."""
+        raise NotImplementedError
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+    def step(self, batch: tuple[Tensor, Tensor], split: str) -> Tensor:
+        x, y = batch
+        loss, pred = self.loss_and_output(self(x), y)
+        metric = self.metrics[f"{split}_metric"]
+        metric.update(pred, y)
+        on_step = split == "train"
+        bs = y.shape[0]
+        self.log(f"{split}/loss", loss, on_step=on_step, on_epoch=True, prog_bar=True, batch_size=bs)
+        self.log(f"{split}/{self.metric_name}", metric, on_step=False, on_epoch=True, prog_bar=True, batch_size=bs)
+        return loss
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        return self.step(batch, "train")
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        return self.step(batch, "val")
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        return self.step(batch, "test")
+
+    def configure_optimizers(self) -> Any:
+        params = [p for p in self.parameters() if p.requires_grad]
+        optimizer = self.optimizer_factory(params=params)
+        if self.scheduler_factory is None:
+            return optimizer
+        scheduler = self.scheduler_factory(optimizer=optimizer)
+        return {"optimizer": optimizer, "lr_scheduler": {
+            "scheduler": scheduler, "monitor": self.scheduler_monitor, "interval": self.scheduler_interval}}
+
+
+class ClassificationTask(_Task):
+    """Multiclass (softmax output -> CrossEntropy on logits) or binary (one sigmoid unit -> BCEWithLogits)."""
+
+    metric_name = "acc"
+
+    def __init__(self, net: nn.Module, optimizer: OptimizerFactory, num_classes: int,
+                 scheduler: SchedulerFactory | None = None, **kwargs: Any) -> None:
+        out_units = _output_units(net)
+        if num_classes < 2:
+            raise ValueError(f"num_classes must be >= 2, got {num_classes}")
+        # Keras' Dense(1, activation='sigmoid') + binary_crossentropy: one logit per sample.
+        self.binary = out_units == 1
+        if not self.binary and out_units != num_classes:
+            raise ValueError(f"the model outputs {out_units} units but the data has {num_classes} classes "
+                             "(use 1 unit for a binary sigmoid output)")
+        if self.binary and num_classes != 2:
+            raise ValueError(f"a single output unit is binary, but the data has {num_classes} classes")
+        self.num_classes = num_classes
+        super().__init__(net, optimizer, scheduler, **kwargs)
+
+    def make_metric(self) -> torchmetrics.Metric:
+        if self.binary:
+            return torchmetrics.classification.BinaryAccuracy()
+        return torchmetrics.classification.MulticlassAccuracy(num_classes=self.num_classes, average="micro")
+
+    def loss_and_output(self, out: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        out = out.float()  # losses in fp32 under mixed precision
+        if self.binary:
+            logits = out.squeeze(-1)
+            return F.binary_cross_entropy_with_logits(logits, y.float()), logits.sigmoid()
+        return F.cross_entropy(out, y), out.argmax(dim=-1)
+
+    def predict_step(self, batch: Any, batch_idx: int) -> Tensor:
+        x = batch[0] if isinstance(batch, (tuple, list)) else batch
+        out = self(x).float()
+        return out.squeeze(-1).sigmoid() if self.binary else out.softmax(dim=-1)
+
+
+class RegressionTask(_Task):
+    """Regression: MSE (Keras 'mse') or MAE (Keras 'mae') loss, MAE metric."""
+
+    metric_name = "mae"
+
+    def __init__(self, net: nn.Module, optimizer: OptimizerFactory, loss: str = "mse",
+                 scheduler: SchedulerFactory | None = None, **kwargs: Any) -> None:
+        losses = {"mse": F.mse_loss, "mae": F.l1_loss}
+        if loss not in losses:
+            raise ValueError(f"unknown regression loss {loss!r}; valid: {sorted(losses)}")
+        self.loss_fn = losses[loss]
+        super().__init__(net, optimizer, scheduler, **kwargs)
+
+    def make_metric(self) -> torchmetrics.Metric:
+        return torchmetrics.MeanAbsoluteError()
+
+    def loss_and_output(self, out: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        pred = out.float().reshape(y.shape)
+        return self.loss_fn(pred, y.float()), pred
+
+    def predict_step(self, batch: Any, batch_idx: int) -> Tensor:
+        x = batch[0] if isinstance(batch, (tuple, list)) else batch
+        return self(x).float()
+
+
+def _output_units(net: nn.Module) -> int:
+    shape = getattr(net, "output_shape", None)
+    if shape is None:
+        raise ValueError(f"{type(net).__name__} must expose `output_shape` (built by litzoo.models)")
+    return int(shape[-1])

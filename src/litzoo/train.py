@@ -1,0 +1,190 @@
+"""`litzoo-train`: compose a run from configs, fit, test with the best checkpoint, write results.
+
+    litzoo-train experiment=mnist_convnet optimizer.lr=1e-3
+    litzoo-train -m optimizer=adam,rmsprop seed=1,2
+    litzoo-train experiment=mnist_convnet ckpt_path=last trainer.max_epochs=10   # resume in place
+"""
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import hydra
+import pytorch_lightning as pl
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from litzoo.summary import format_summary
+
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+RESUME_HELP = "ckpt_path takes 'last' (the newest run of this experiment), a run directory, or a .ckpt file"
+
+
+def find_run_dir(runs_root: str | Path, ckpt_path: str) -> Path:
+    """The run directory a resume writes into: the one holding the checkpoint (see RESUME_HELP)."""
+    if ckpt_path == "last":
+        candidates = sorted(Path(runs_root).glob("*/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime)
+        if not candidates:
+            raise FileNotFoundError(f"ckpt_path=last: no run with checkpoints/last.ckpt under {runs_root}. {RESUME_HELP}")
+        return candidates[-1].parent.parent
+    path = Path(ckpt_path).expanduser()
+    if path.is_dir():
+        return path
+    if path.is_file():
+        return path.parent.parent if path.parent.name == "checkpoints" else path.parent
+    raise FileNotFoundError(f"ckpt_path={ckpt_path!r} does not exist. {RESUME_HELP}")
+
+
+def _run_dir_resolver(runs_root: str, ckpt_path: str | None) -> str:
+    if ckpt_path:
+        return str(find_run_dir(runs_root, ckpt_path))
+    stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+    path, n = Path(runs_root) / stamp, 1
+    while path.exists():
+        path, n = Path(runs_root) / f"{stamp}_{n}", n + 1
+    return str(path)
+
+
+def register_resolvers() -> None:
+    """`${litzoo_run_dir:root,ckpt}` (hydra.run.dir): a new timestamped run, or the run being resumed."""
+    if not OmegaConf.has_resolver("litzoo_run_dir"):
+        OmegaConf.register_new_resolver("litzoo_run_dir", _run_dir_resolver, use_cache=True)
+
+
+def compose_config(overrides: list[str] | None = None) -> DictConfig:
+    """The same config `litzoo-train` composes, without running Hydra's job machinery (tests, summary)."""
+    from hydra import compose, initialize_config_dir
+
+    register_resolvers()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose(config_name="train", overrides=list(overrides or []))
+
+
+def resolve_precision(accelerator: str | None, precision: str | int | None) -> str | int:
+    """bf16-mixed on GPUs that support it, 16-mixed on older GPUs, 32-true on CPU, unless given."""
+    if precision is not None:
+        return precision
+    if accelerator in (None, "auto", "gpu", "cuda") and torch.cuda.is_available():
+        return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
+    return "32-true"
+
+
+def resolve_checkpoint(ckpt_path: str | None, run_dir: Path) -> Path | None:
+    """The .ckpt file to resume from: `last`/a run directory -> its checkpoints/last.ckpt."""
+    if not ckpt_path:
+        return None
+    path = Path(ckpt_path).expanduser()
+    if path.is_file():
+        return path
+    ckpt = (path if path.is_dir() else run_dir) / "checkpoints" / "last.ckpt"
+    if not ckpt.is_file():
+        raise FileNotFoundError(f"cannot resume: {ckpt} does not exist. {RESUME_HELP}")
+    return ckpt
+
+
+def hparams_of(cfg: DictConfig) -> dict[str, Any]:
+    """Flat scalar hyperparameters for TensorBoard's HPARAMS tab (paths, callbacks, logger left out)."""
+    flat: dict[str, Any] = {}
+
+    def walk(node: Any, prefix: str) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                walk(v, f"{prefix}{k}" if not prefix else f"{prefix}.{k}")
+        elif isinstance(node, (int, float, str, bool)):
+            flat[prefix] = node
+        elif node is None:
+            flat[prefix] = "None"
+        elif isinstance(node, list) and len(str(node)) <= 120:
+            flat[prefix] = str(node)
+
+    container = OmegaConf.to_container(cfg, resolve=True)
+    walk({k: v for k, v in container.items() if k not in ("paths", "callbacks", "logger")}, "")
+    return flat
+
+
+def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, pl.LightningModule, pl.Trainer]:
+    """DataModule, task module (network + optimizer/scheduler partials) and Trainer from the config."""
+    datamodule = instantiate(cfg.data)
+    net = instantiate(cfg.model)
+    scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None
+    task = instantiate(cfg.task, net=net, optimizer=instantiate(cfg.optimizer), scheduler=scheduler)
+    task.save_hyperparameters({"config": OmegaConf.to_container(cfg, resolve=True)})  # stored in every checkpoint
+    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c and "_target_" in c]
+    logger = instantiate(cfg.logger) if cfg.get("logger") else False
+    precision = resolve_precision(cfg.trainer.get("accelerator"), cfg.trainer.get("precision"))
+    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=logger, precision=precision)
+    return datamodule, task, trainer
+
+
+def _overrides() -> list[str]:
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Fit, test with the best checkpoint, log hparams + final metrics; returns what results.json holds."""
+    start = time.perf_counter()
+    run_dir = Path(cfg.paths.output_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    ckpt = resolve_checkpoint(cfg.get("ckpt_path"), run_dir)
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    datamodule, task, trainer = build(cfg)
+    OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
+    table = format_summary(task.net, title=cfg.name)
+    print(table)
+    writer = getattr(trainer.logger, "experiment", None)
+    if hasattr(writer, "add_text"):
+        writer.add_text("model/summary", "    " + table.replace("\n", "\n    "), trainer.global_step)
+
+    trainer.fit(task, datamodule=datamodule, ckpt_path=str(ckpt) if ckpt else None, weights_only=True)
+    fit_metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
+    best = getattr(trainer.checkpoint_callback, "best_model_path", "") or None
+    test_metrics: dict[str, float] = {}
+    if cfg.get("test", True):
+        tested = trainer.test(task, datamodule=datamodule, ckpt_path="best" if best else None,
+                              weights_only=True, verbose=False)
+        test_metrics = {k: float(v) for k, v in tested[0].items()}
+    metrics = {**fit_metrics, **test_metrics}
+    best_score = getattr(trainer.checkpoint_callback, "best_model_score", None)
+    results = {
+        "name": cfg.name, "run_dir": str(run_dir), "metrics": metrics,
+        "best_checkpoint": best, "best_val_loss": float(best_score) if best_score is not None else None,
+        "overrides": _overrides(), "resumed_from": str(ckpt) if ckpt else None,
+        "epochs": trainer.current_epoch, "global_step": trainer.global_step,
+        "precision": str(trainer.precision), "wall_seconds": round(time.perf_counter() - start, 2),
+    }
+    if trainer.logger:
+        hp_metrics = {f"hp/{k.replace('/', '_')}": v for k, v in metrics.items() if not k.endswith("_step")}
+        trainer.logger.log_hyperparams(hparams_of(cfg), metrics=hp_metrics)
+        trainer.logger.finalize("success")
+    (run_dir / "results.json").write_text(json.dumps(results, indent=2))
+    _print_closing(results)
+    return results
+
+
+def _print_closing(results: dict[str, Any]) -> None:
+    shown = {k: v for k, v in results["metrics"].items() if k.startswith(("test/", "val/"))}
+    print("\n" + " - ".join(f"{k}: {v:.4f}" for k, v in sorted(shown.items())))
+    print(f"Trained {results['epochs']} epochs in {results['wall_seconds']:.1f}s ({results['precision']}).")
+    print(f"Best checkpoint: {results['best_checkpoint']}")
+    print(f"Run directory:   {results['run_dir']}  (results.json, config.yaml, checkpoints/, TensorBoard events)")
+    print(f"Compare runs:    tensorboard --logdir {Path(results['run_dir']).parent}")
+
+
+def _hydra_entry(cfg: DictConfig) -> float | None:
+    results = train(cfg)
+    return results["best_val_loss"]  # the objective a sweeper minimises
+
+
+def main() -> None:
+    """Console script `litzoo-train`: a Hydra app over conf/train.yaml."""
+    register_resolvers()
+    hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")(_hydra_entry)()
+
+
+if __name__ == "__main__":
+    main()
