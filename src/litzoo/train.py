@@ -19,6 +19,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from litzoo.checkpoint import AtomicCheckpointIO
 from litzoo.summary import format_summary
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
@@ -110,6 +111,8 @@ def hparams_of(cfg: DictConfig) -> dict[str, Any]:
 def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, pl.LightningModule, pl.Trainer]:
     """DataModule, task module (network + optimizer/scheduler partials) and Trainer from the config."""
     datamodule = instantiate(cfg.data)
+    if cfg.get("augmentation"):
+        datamodule.augment = instantiate(cfg.augmentation)
     net = instantiate(cfg.model)
     scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None
     task = instantiate(cfg.task, net=net, optimizer=instantiate(cfg.optimizer), scheduler=scheduler)
@@ -117,7 +120,8 @@ def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, pl.LightningModule, 
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c and "_target_" in c]
     logger = instantiate(cfg.logger) if cfg.get("logger") else False
     precision = resolve_precision(cfg.trainer.get("accelerator"), cfg.trainer.get("precision"))
-    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=logger, precision=precision)
+    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=logger, precision=precision,
+                          plugins=[AtomicCheckpointIO()])
     return datamodule, task, trainer
 
 

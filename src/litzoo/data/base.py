@@ -6,7 +6,7 @@ run resumed from a checkpoint sees exactly the batches an uninterrupted run woul
 """
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -96,6 +96,8 @@ class InMemoryDataModule(pl.LightningDataModule):
         self.val_split, self.seed = val_split, seed
         self.num_classes, self.input_shape = num_classes, tuple(input_shape)
         self.splits: dict[str, tuple[Tensor, Tensor]] = {}
+        # Batch augmentation (litzoo.augment), set by train.build from the `augmentation` config group.
+        self.augment: Callable[[Tensor], Tensor] | None = None
 
     def load(self) -> dict[str, tuple[Tensor, Tensor]]:
         """{'train': (x, y), 'test': (x, y)} and optionally 'val'; x float (N, *input_shape), y int64."""
@@ -118,6 +120,13 @@ class InMemoryDataModule(pl.LightningDataModule):
     def _device(self) -> torch.device:
         trainer = getattr(self, "trainer", None)
         return trainer.strategy.root_device if trainer is not None else torch.device("cpu")
+
+    def on_after_batch_transfer(self, batch: tuple[Tensor, ...], dataloader_idx: int) -> tuple[Tensor, ...]:
+        """Augment whole batches on the device, training batches only (never validation or test)."""
+        trainer = getattr(self, "trainer", None)
+        if self.augment is not None and trainer is not None and trainer.training:
+            return (self.augment(batch[0]), *batch[1:])
+        return batch
 
     def train_dataloader(self) -> DataLoader:
         return batch_loader(self.splits["train"], self.batch_size, shuffle=True, seed=self.seed)

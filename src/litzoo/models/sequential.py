@@ -22,6 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from litzoo.models import layers as L
+from litzoo.models import recurrent
 
 Shape = tuple[int, ...]
 # Keras layer name -> factory(input shape without batch, **keras kwargs). Extended by other families.
@@ -36,12 +37,10 @@ LAYER_TYPES: dict[str, Callable[..., nn.Module]] = {
     "Dropout": lambda s, **kw: L.Dropout(**kw),
     "Activation": lambda s, **kw: L.Activation(**kw),
     "BatchNormalization": lambda s, **kw: L.BatchNormalization(s[0], **kw),
+    **recurrent.LAYER_TYPES,  # Embedding, LSTM, GRU, Bidirectional, Conv1D, ... (text and sequence models)
 }
 
 
-def register_layer(name: str, factory: Callable[..., nn.Module]) -> None:
-    """Add a Keras layer type to the vocabulary (used by the text/recurrent families)."""
-    LAYER_TYPES[name] = factory
 
 
 def keras_name(kind: str, seen: Counter) -> str:
