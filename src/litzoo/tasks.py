@@ -114,25 +114,62 @@ class ClassificationTask(_Task):
         return out.squeeze(-1).sigmoid() if self.binary else out.softmax(dim=-1)
 
 
+class ScaledMAE(torchmetrics.MeanAbsoluteError):
+    """MAE of predictions and targets multiplied by `scale` (a normalised target's std): original units."""
+
+    scale = 1.0
+
+    def update(self, preds: Tensor, target: Tensor) -> None:
+        super().update(preds * self.scale, target * self.scale)
+
+
 class RegressionTask(_Task):
-    """Regression: MSE (Keras 'mse') or MAE (Keras 'mae') loss, MAE metric."""
+    """Regression: MSE (Keras 'mse') or MAE (Keras 'mae') loss, MAE metric.
+
+    When the data module normalises the target it exposes `target_scale` (the target's std): the loss
+    stays in normalised units (as in DLwP 6.3) and the MAE metric is reported in the target's own units.
+    Its `reference_metrics` (e.g. `val/baseline_mae`) are logged beside the model's, every run.
+    """
 
     metric_name = "mae"
 
     def __init__(self, net: nn.Module, optimizer: OptimizerFactory, loss: str = "mse",
-                 scheduler: SchedulerFactory | None = None, **kwargs: Any) -> None:
+                 scheduler: SchedulerFactory | None = None, target_scale: float | None = None, **kwargs: Any) -> None:
         losses = {"mse": F.mse_loss, "mae": F.l1_loss}
         if loss not in losses:
             raise ValueError(f"unknown regression loss {loss!r}; valid: {sorted(losses)}")
         self.loss_fn = losses[loss]
         super().__init__(net, optimizer, scheduler, **kwargs)
+        self.target_scale = target_scale
+        self._set_scale(target_scale)
+
+    def _set_scale(self, scale: float | None) -> None:
+        for metric in self.metrics.values():
+            metric.scale = 1.0 if scale is None else float(scale)
+
+    def setup(self, stage: str) -> None:
+        datamodule = getattr(self.trainer, "datamodule", None)
+        if self.target_scale is None and getattr(datamodule, "target_scale", None) is not None:
+            self._set_scale(datamodule.target_scale)
 
     def make_metric(self) -> torchmetrics.Metric:
-        return torchmetrics.MeanAbsoluteError()
+        return ScaledMAE()
 
     def loss_and_output(self, out: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         pred = out.float().reshape(y.shape)
         return self.loss_fn(pred, y.float()), pred
+
+    def _log_reference(self, split: str) -> None:
+        datamodule = getattr(self.trainer, "datamodule", None)
+        for name, value in (getattr(datamodule, "reference_metrics", None) or {}).items():
+            if name.startswith(f"{split}/"):
+                self.log(name, float(value), on_epoch=True, prog_bar=True)
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_reference("val")
+
+    def on_test_epoch_end(self) -> None:
+        self._log_reference("test")
 
     def predict_step(self, batch: Any, batch_idx: int) -> Tensor:
         x = batch[0] if isinstance(batch, (tuple, list)) else batch
