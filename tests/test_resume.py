@@ -38,3 +38,23 @@ def test_resume_without_checkpoint_is_a_clear_error(make_cfg, tmp_path: Path) ->
     cfg = make_cfg(f"ckpt_path={tmp_path}", "trainer.max_epochs=1")
     with pytest.raises(FileNotFoundError, match="last.ckpt"):
         train(cfg)
+
+
+def test_run_dir_resolution(tmp_path: Path) -> None:
+    """hydra.run.dir: ckpt_path=last -> newest run with last.ckpt; a run dir or a .ckpt -> that run."""
+    import os
+
+    from litzoo.train import _run_dir_resolver, find_run_dir
+
+    old, new = tmp_path / "2026-01-01_00-00-00", tmp_path / "2026-01-02_00-00-00"
+    for i, run in enumerate((old, new)):
+        (run / "checkpoints").mkdir(parents=True)
+        (run / "checkpoints" / "last.ckpt").write_bytes(b"x")
+        os.utime(run / "checkpoints" / "last.ckpt", (1000 + i, 1000 + i))
+    assert find_run_dir(tmp_path, "last") == new
+    assert find_run_dir(tmp_path, str(old)) == old
+    assert find_run_dir(tmp_path, str(old / "checkpoints" / "last.ckpt")) == old
+    fresh = Path(_run_dir_resolver(str(tmp_path), None))
+    assert fresh.parent == tmp_path and not fresh.exists()
+    with pytest.raises(FileNotFoundError, match="ckpt_path"):
+        find_run_dir(tmp_path / "nothing", "last")

@@ -77,3 +77,10 @@ def test_tensorboard_filters_activations_and_summary(run: dict) -> None:
     assert len(run["events"].Images("filters/net.conv2d")) == 2  # once per epoch
     summary = run["events"].Tensors("model/summary/text_summary")[0].tensor_proto.string_val[0].decode()
     assert "Total params: 93,322" in summary
+
+
+def test_evaluate_rebuilds_from_checkpoint(run: dict) -> None:
+    from litzoo.evaluate import evaluate
+
+    metrics = evaluate(run["dir"])  # run dir -> best checkpoint from results.json
+    assert metrics["test/acc"] == pytest.approx(run["results"]["metrics"]["test/acc"], abs=1e-6)

@@ -41,8 +41,6 @@ LAYER_TYPES: dict[str, Callable[..., nn.Module]] = {
 }
 
 
-
-
 def keras_name(kind: str, seen: Counter) -> str:
     """Keras' default layer name: snake_case of the class, `_1`, `_2` ... for repeats."""
     base = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", kind).lower().replace("2_d", "2d").replace("1_d", "1d")

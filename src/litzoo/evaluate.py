@@ -1,0 +1,62 @@
+"""`litzoo-eval RUN_DIR|CKPT [key=value ...]`: test a checkpoint with the config stored inside it.
+
+The checkpoint is untrusted input: it is read with `weights_only=True`, and the model is rebuilt from
+the config the checkpoint carries (overrides such as `paths.data_dir=...` apply on top).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from litzoo.checkpoint import AtomicCheckpointIO
+
+
+def checkpoint_file(path: str | Path) -> Path:
+    """A .ckpt file, or a run directory -> its best checkpoint (results.json), else checkpoints/last.ckpt."""
+    path = Path(path).expanduser()
+    if path.is_file():
+        return path
+    results = path / "results.json"
+    if results.is_file():
+        best = json.loads(results.read_text()).get("best_checkpoint")
+        if best and Path(best).is_file():
+            return Path(best)
+    last = path / "checkpoints" / "last.ckpt"
+    if last.is_file():
+        return last
+    raise FileNotFoundError(f"no checkpoint at {path} (expected a .ckpt file or a run directory with checkpoints/)")
+
+
+def evaluate(ckpt_path: str | Path, overrides: list[str] | None = None) -> dict[str, Any]:
+    """Rebuild data and model from the checkpoint's config, load its weights, run the test split."""
+    from pytorch_lightning import Trainer
+
+    ckpt_file = checkpoint_file(ckpt_path)
+    state = torch.load(ckpt_file, map_location="cpu", weights_only=True)
+    cfg: DictConfig = OmegaConf.create(state["hyper_parameters"]["config"])
+    cfg.merge_with_dotlist(list(overrides or []))
+    datamodule = instantiate(cfg.data)
+    task = instantiate(cfg.task, net=instantiate(cfg.model), optimizer=instantiate(cfg.optimizer))
+    task.load_state_dict(state["state_dict"])
+    trainer = Trainer(accelerator=cfg.trainer.get("accelerator", "auto"), devices=1, logger=False,
+                      enable_checkpointing=False, plugins=[AtomicCheckpointIO()])
+    return {k: float(v) for k, v in trainer.test(task, datamodule=datamodule, verbose=False)[0].items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="litzoo-eval", description=__doc__.splitlines()[0])
+    parser.add_argument("checkpoint", help="a .ckpt file or a run directory")
+    parser.add_argument("overrides", nargs="*", help="config overrides, e.g. paths.data_dir=../shared/data")
+    args = parser.parse_args()
+    metrics = evaluate(args.checkpoint, args.overrides)
+    print(json.dumps(metrics, indent=2))
+
+
+if __name__ == "__main__":
+    main()
