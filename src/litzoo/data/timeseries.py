@@ -98,17 +98,17 @@ def interpolate_missing(table: np.ndarray) -> np.ndarray:
     return out
 
 
-def window_ends(start: int, stop: int, lookback: int, step: int, delay: int, bad_rows: np.ndarray | None = None) -> np.ndarray:
-    """Last rows e of all windows whose sampled rows and target row e + delay lie in [start, stop)."""
+def window_ends(start: int, stop: int, lookback: int, step: int, delay: int, bad_rows: np.ndarray | None = None,
+                bad_targets: np.ndarray | None = None) -> np.ndarray:
+    """Last rows e of all windows whose sampled rows and target row e + delay lie in [start, stop),
+    leaving out windows with a missing feature (`bad_rows`) or a missing target (`bad_targets`)."""
     timesteps = lookback // step
     first = start + (timesteps - 1) * step
     ends = np.arange(first, stop - delay)
     if bad_rows is None or len(ends) == 0:
         return ends
-    offsets = -step * np.arange(timesteps)
-    # A window is dropped when any sampled row or its target row has a missing value.
-    ok = ~bad_rows[ends + delay]
-    for off in offsets:  # timesteps vectorised passes; cheap next to training
+    ok = ~(bad_targets if bad_targets is not None else bad_rows)[ends + delay]
+    for off in -step * np.arange(timesteps):  # `timesteps` vectorised passes; cheap next to training
         ok &= ~bad_rows[ends + off]
     return ends[ok]
 
@@ -187,11 +187,12 @@ class TimeseriesDataModule(pl.LightningDataModule):
         normed = (table - mean) / std
         t_col = (self.features + [self.target]).index(self.target)
         self.target_scale = float(std[t_col])
-        bad = np.isnan(table).any(axis=1)
+        bad = np.isnan(table[:, : len(self.features)]).any(axis=1)
         feats = torch.from_numpy(np.nan_to_num(normed[:, : len(self.features)])).float()
         target = torch.from_numpy(np.nan_to_num(normed[:, t_col])).float()
         for i, split in enumerate(("train", "val", "test")):
-            ends = window_ends(bounds[i], bounds[i + 1], self.lookback, self.step, self.delay, bad)
+            ends = window_ends(bounds[i], bounds[i + 1], self.lookback, self.step, self.delay, bad,
+                               np.isnan(table[:, t_col]))
             if len(ends) == 0:
                 raise ValueError(f"the {split} range (rows {bounds[i]}-{bounds[i + 1]}) is too short for "
                                  f"lookback={self.lookback} + delay={self.delay}")
@@ -199,7 +200,7 @@ class TimeseriesDataModule(pl.LightningDataModule):
                                                  self.delay)
             if split != "train":  # predict the last observed target value, in the target's units
                 y = table[:, t_col]
-                self.reference_metrics[f"{split}/baseline_mae"] = float(np.abs(y[ends] - y[ends + self.delay]).mean())
+                self.reference_metrics[f"{split}/baseline_mae"] = float(np.nanmean(np.abs(y[ends] - y[ends + self.delay])))
         print(f"Common-sense baseline (last value) MAE of {self.target!r}: "
               + ", ".join(f"{k.split('/')[0]} {v:.4f}" for k, v in self.reference_metrics.items())
               + f"; windows train/val/test: {', '.join(str(len(d)) for d in self.datasets.values())}")
