@@ -1,0 +1,30 @@
+"""A grid of augmented training images in TensorBoard, once per run: see what the model is fed."""
+from __future__ import annotations
+
+from typing import Any
+
+import pytorch_lightning as pl
+from pytorch_lightning.callbacks import Callback
+from torchvision.utils import make_grid
+
+from litzoo.callbacks.visualize import _normalise
+
+
+class AugmentationPreview(Callback):
+    """Logs the first training batch (after augmentation and preprocessing) as `augmentation/train_batch`.
+
+    A no-op when the DataModule has no `augment` or the logger cannot take images.
+    """
+
+    def __init__(self, max_images: int = 32) -> None:
+        self.max_images, self.logged = max_images, False
+
+    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any,
+                             batch_idx: int) -> None:
+        writer = getattr(trainer.logger, "experiment", None)
+        augment = getattr(trainer.datamodule, "augment", None) if trainer.datamodule is not None else None
+        if self.logged or augment is None or not hasattr(writer, "add_image") or batch[0].dim() != 4:
+            return
+        images = batch[0][: self.max_images].detach().float().cpu()
+        writer.add_image("augmentation/train_batch", make_grid(_normalise(images), nrow=8, padding=2), trainer.global_step)
+        self.logged = True

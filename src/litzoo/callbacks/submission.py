@@ -1,0 +1,30 @@
+"""Kaggle digit-recognizer predictions: `submission.csv` (ImageId,Label) for the unlabeled test CSV."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import Callback
+
+
+class KaggleSubmission(Callback):
+    """After testing (best checkpoint loaded), predict the DataModule's `predict_x` and write the CSV."""
+
+    def __init__(self, dirpath: str, filename: str = "submission.csv", batch_size: int = 1024) -> None:
+        self.path, self.batch_size = Path(dirpath) / filename, batch_size
+
+    def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        x = getattr(trainer.datamodule, "predict_x", None)
+        if x is None:
+            return
+        was_training = pl_module.training
+        pl_module.eval()
+        with torch.no_grad():
+            labels = torch.cat([pl_module(chunk.to(pl_module.device)).argmax(-1).cpu()
+                                for chunk in x.split(self.batch_size)])
+        pl_module.train(was_training)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        rows = "\n".join(f"{i},{int(label)}" for i, label in enumerate(labels, start=1))
+        self.path.write_text("ImageId,Label\n" + rows + "\n")
+        print(f"Predictions for {len(labels)} unlabeled images: {self.path}")

@@ -1,0 +1,114 @@
+"""The Kaggle digit-recognizer CSV (seed 004): `label,pixel0..pixel783` rows; test CSV without labels.
+
+Preprocessing as the seed's `data_prep`: pixels / 255, reshaped to 28x28x1, labels as class indices
+(the one-hot `to_categorical` + categorical_crossentropy is CrossEntropy on indices). The Kaggle test
+CSV has no labels: its images are kept for predictions (callbacks.submission writes submission.csv);
+the labeled test split is the last `test_fraction` of train.csv, validation the last `val_split` of the
+rest (Keras' validation_split, no shuffling).
+
+No such CSV here? Generate one from the MNIST IDX files:
+    python -m litzoo.data.digits_csv <MNIST/raw folder> <data_dir>/digit-recognizer
+"""
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from litzoo.data.base import CorruptFileError, DatasetNotFoundError, InMemoryDataModule, missing_files_message
+
+PIXELS = 28 * 28
+
+
+def read_digits_csv(path: Path, labeled: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """(uint8 (N, 784) pixels, int64 labels or None); a wrong header or value names the file."""
+    with path.open() as f:
+        header = f.readline().strip().split(",")
+        expected = (["label"] if labeled else []) + [f"pixel{i}" for i in range(PIXELS)]
+        if header != expected:
+            raise CorruptFileError(f"{path}: header must be {'label,' if labeled else ''}pixel0..pixel783, "
+                                   f"got {','.join(header[:3])}... ({len(header)} columns)")
+        try:
+            data = np.loadtxt(f, delimiter=",", dtype=np.int64, ndmin=2)
+        except ValueError as err:
+            raise CorruptFileError(f"{path}: {err}") from None
+    if data.shape[1] != len(expected) or data.min(initial=0) < 0 or data[:, -PIXELS:].max(initial=0) > 255:
+        raise CorruptFileError(f"{path}: rows must hold {len(expected)} integers, pixels in 0..255")
+    return data[:, -PIXELS:].astype(np.uint8), (data[:, 0] if labeled else None)
+
+
+def to_images(pixels: np.ndarray) -> Tensor:
+    return torch.from_numpy(pixels).float().div_(255.0).view(-1, 1, 28, 28)  # the seed's reshape and / 255
+
+
+class DigitsCSVDataModule(InMemoryDataModule):
+    """Kaggle digit-recognizer train.csv (+ optional test.csv for predictions); `classes` keeps a subset."""
+
+    def __init__(self, data_dir: str, folder: str = "digit-recognizer", train_file: str = "train.csv",
+                 test_file: str | None = "test.csv", batch_size: int = 128, val_split: float = 0.2,
+                 test_fraction: float = 0.1, seed: int = 0, num_classes: int = 10,
+                 input_shape: Sequence[int] = (1, 28, 28), classes: Sequence[int] | None = None,
+                 eval_batch_size: int | None = None) -> None:
+        super().__init__(batch_size, val_split, seed, num_classes, input_shape, eval_batch_size)
+        if classes is not None and len(classes) != num_classes:
+            raise ValueError(f"classes={list(classes)} has {len(classes)} entries but num_classes={num_classes}")
+        self.folder = Path(data_dir).expanduser() / folder
+        self.train_file, self.test_file, self.test_fraction = train_file, test_file, test_fraction
+        self.classes = list(classes) if classes is not None else None
+        self.predict_x: Tensor | None = None
+
+    def load(self) -> dict[str, tuple[Tensor, Tensor]]:
+        train = self.folder / self.train_file
+        if not train.is_file():
+            how = ("Download train.csv from https://www.kaggle.com/c/digit-recognizer, or generate it from MNIST: "
+                   f"python -m litzoo.data.digits_csv <MNIST/raw folder> {self.folder}")
+            raise DatasetNotFoundError(missing_files_message("digit-recognizer CSV", self.folder, [self.train_file], how))
+        pixels, labels = read_digits_csv(train, labeled=True)
+        if self.classes is not None:  # e.g. DataCamp's 3-class subset; labels become 0..k-1 in `classes` order
+            keep = np.isin(labels, self.classes)
+            lookup = np.zeros(max(max(self.classes), 9) + 1, dtype=np.int64)
+            lookup[self.classes] = np.arange(len(self.classes))
+            pixels, labels = pixels[keep], lookup[labels[keep]]
+        if labels.max(initial=0) >= self.num_classes:
+            raise CorruptFileError(f"{train}: label {labels.max()} >= num_classes={self.num_classes}")
+        x, y = to_images(pixels), torch.from_numpy(labels.astype(np.int64))
+        n_test = max(1, int(round(len(x) * self.test_fraction)))
+        test = self.folder / self.test_file if self.test_file else None
+        if test is not None and test.is_file():
+            self.predict_x = to_images(read_digits_csv(test, labeled=False)[0])
+        return {"train": (x[:-n_test], y[:-n_test]), "test": (x[-n_test:], y[-n_test:])}
+
+
+def write_digit_recognizer_csv(mnist_raw: Path, out_dir: Path) -> tuple[Path, Path]:
+    """train.csv (label + pixels, MNIST's 60,000 training images) and test.csv (pixels only, its 10,000 test images)."""
+    from litzoo.data.mnist import find_idx, load_idx_split
+
+    if find_idx(mnist_raw, "train-images-idx3-ubyte") is None:
+        raise DatasetNotFoundError(f"no MNIST IDX files in {mnist_raw}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for split, name, labeled in (("train", "train.csv", True), ("test", "test.csv", False)):
+        x, y = load_idx_split(mnist_raw, split)
+        pixels = (x * 255).round().to(torch.int64).view(len(x), -1).numpy()
+        rows = np.concatenate([y.numpy()[:, None], pixels], axis=1) if labeled else pixels
+        header = (["label"] if labeled else []) + [f"pixel{i}" for i in range(PIXELS)]
+        np.savetxt(out_dir / name, rows, fmt="%d", delimiter=",", header=",".join(header), comments="")
+        paths.append(out_dir / name)
+    return paths[0], paths[1]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Write Kaggle digit-recognizer CSVs from MNIST IDX files.")
+    parser.add_argument("mnist_raw", type=Path, help="folder with train-images-idx3-ubyte.gz etc.")
+    parser.add_argument("out_dir", type=Path, help="e.g. data/digit-recognizer")
+    args = parser.parse_args(argv)
+    for path in write_digit_recognizer_csv(args.mnist_raw, args.out_dir):
+        print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+"""DLwP 5.3 "fast feature extraction without data augmentation" (seed 001).
+
+The frozen pretrained base runs once over every split of an image DataModule; its outputs (VGG16 at
+150x150: (512, 4, 4) per image) are cached in `cache_dir` and served in memory, so each epoch trains
+only the dense head. No augmentation is possible here (the base never sees the images again); the
+end-to-end alternative is experiment=vgg16_head.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from torch import Tensor, nn
+
+from litzoo.data.base import InMemoryDataModule
+from litzoo.data.image_folder import preprocess_images
+
+
+@torch.no_grad()
+def extract(base: nn.Module, images: Tensor, mode: str, batch_size: int, device: torch.device) -> Tensor:
+    """Base outputs for uint8 images (N, C, H, W), preprocessed with `mode`, computed in eval mode."""
+    base.eval().to(device)
+    return torch.cat([base(preprocess_images(chunk.to(device).float(), mode)).cpu() for chunk in images.split(batch_size)])
+
+
+def _cache_key(source: InMemoryDataModule, base_cfg: Mapping[str, Any]) -> str:
+    digest = hashlib.sha1(json.dumps(dict(base_cfg), sort_keys=True, default=str).encode())
+    weights = Path(str(base_cfg.get("weights", "")))
+    if weights.is_file():
+        digest.update(f"{weights.stat().st_size}-{weights.stat().st_mtime_ns}".encode())
+    digest.update(getattr(source, "preprocess", "").encode())
+    for name in sorted(source.splits):
+        x, y = source.splits[name]
+        digest.update(name.encode())
+        digest.update(x.contiguous().numpy().tobytes())
+        digest.update(y.numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+class FeatureDataModule(InMemoryDataModule):
+    """Serves cached base features of `source`'s splits; `source` and `base` are configs built on load."""
+
+    def __init__(self, source: DictConfig, base: DictConfig, batch_size: int = 20, seed: int = 0,
+                 num_classes: int = 2, input_shape: Sequence[int] = (512, 4, 4), cache_dir: str | None = None,
+                 extract_batch_size: int = 50, eval_batch_size: int | None = None) -> None:
+        super().__init__(batch_size, 0.2, seed, num_classes, input_shape, eval_batch_size)
+        self.source_cfg, self.base_cfg = source, base
+        self.cache_dir = Path(cache_dir).expanduser() if cache_dir else None
+        self.extract_batch_size = extract_batch_size
+        self.extract_seconds: float | None = None  # time of the one pass of the base (None: loaded from cache)
+
+    def load(self) -> dict[str, tuple[Tensor, Tensor]]:
+        source = instantiate(self.source_cfg)
+        source.setup()
+        base_cfg = OmegaConf.to_container(self.base_cfg, resolve=True) if isinstance(self.base_cfg, DictConfig) else dict(self.base_cfg)
+        cache = self.cache_dir / f"features-{_cache_key(source, base_cfg)}.pt" if self.cache_dir else None
+        if cache is not None and cache.is_file():
+            return torch.load(cache, weights_only=True)
+        base = instantiate(base_cfg)
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        start = time.perf_counter()
+        splits = {name: (extract(base, x, source.preprocess, self.extract_batch_size, device), y)
+                  for name, (x, y) in source.splits.items()}
+        self.extract_seconds = time.perf_counter() - start
+        if cache is not None:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            torch.save(splits, cache)
+        return splits
