@@ -9,8 +9,8 @@ a step loop over the same weights with one dropout mask per sequence on the recu
 Ghahramani 2016, as Keras does). PyTorch's LSTM has two bias vectors (+4*units weights): the layer
 reports Keras' count through `keras_params()` and the summary shows both. Keras 3 GRU (reset_after=True)
 has the same layout as PyTorch's. Initialisers are Keras' (glorot_uniform kernel, orthogonal
-recurrent kernel, zero bias with LSTM forget bias 1, Embedding uniform(-0.05, 0.05)): they matter for
-how these small models train.
+recurrent kernel, zero bias with LSTM forget bias 1, Embedding uniform(-0.05, 0.05), Conv1D glorot):
+they matter for how these small models train.
 """
 from __future__ import annotations
 
@@ -199,6 +199,9 @@ class Conv1D(nn.Conv1d):
         if padding not in ("valid", "same", "causal"):
             raise ValueError(f"Conv1D padding must be 'valid', 'same' or 'causal', got {padding!r}")
         super().__init__(in_channels, filters, kernel_size, stride=strides, dilation=dilation_rate, bias=use_bias)
+        nn.init.xavier_uniform_(self.weight)  # Keras: glorot_uniform kernel, zero bias
+        if self.bias is not None:
+            nn.init.zeros_(self.bias)
         self.keras_padding = padding
         self.activation = activation
         self.act = activation_fn(activation)
