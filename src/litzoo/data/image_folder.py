@@ -160,10 +160,11 @@ class ImageFolderDataModule(InMemoryDataModule):
     def _seeded_splits(self, splits: dict[str, tuple[Tensor, Tensor]]) -> dict[str, tuple[Tensor, Tensor]]:
         """Missing validation/test folders: seeded fractions of the (shuffled) training images, never the sorted tail."""
         x, y = splits["train"]
-        order = torch.randperm(len(x), generator=torch.Generator().manual_seed(self.seed))
-        x, y = x[order], y[order]
         n_test = int(round(len(x) * self.test_split)) if "test" not in splits else 0
         n_val = int(round(len(x) * self.val_split)) if "val" not in splits else 0
+        if n_test or n_val:
+            order = torch.randperm(len(x), generator=torch.Generator().manual_seed(self.seed))
+            x, y = x[order], y[order]
         if n_test:
             splits["test"], (x, y) = (x[-n_test:], y[-n_test:]), (x[:-n_test], y[:-n_test])
         if n_val:
