@@ -35,17 +35,22 @@ def test_image_folder_splits_labels_and_skips_corrupt_files(tmp_path: Path) -> N
     assert ((left > right) == (y == 0)).all()
 
 
-def test_image_folder_cache_is_reused(tmp_path: Path) -> None:
+def test_image_folder_cache_is_reused(tmp_path: Path, monkeypatch) -> None:
     write_image_folder(tmp_path / "imgs", corrupt=False)
     first = folder_dm(tmp_path)
     first.setup()
     assert len(list((tmp_path / "cache").glob("images-*.pt"))) == 3
-    for f in (tmp_path / "imgs" / "train" / "cats").iterdir():
-        f.write_bytes(b"")  # would fail to decode; the cache must not notice... unless sizes change
+    monkeypatch.setattr("litzoo.data.image_folder.decode", lambda *a: pytest.fail("decoded despite the cache"))
     second = folder_dm(tmp_path)
-    with pytest.warns(UserWarning):  # sizes changed: the cache key changed, files re-read and skipped
-        second.setup()
-    assert len(second.splits["train"][0]) == 6
+    second.setup()
+    assert torch.equal(second.splits["train"][0], first.splits["train"][0])
+    monkeypatch.undo()
+    for f in (tmp_path / "imgs" / "train" / "cats").iterdir():
+        f.write_bytes(b"")  # changed files change the cache key: re-read, now unreadable and skipped
+    third = folder_dm(tmp_path)
+    with pytest.warns(UserWarning, match="img_0.jpg"):
+        third.setup()
+    assert len(third.splits["train"][0]) == 6
 
 
 def test_seeded_split_without_split_folders(tmp_path: Path) -> None:
