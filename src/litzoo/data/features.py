@@ -30,8 +30,9 @@ def extract(base: nn.Module, images: Tensor, mode: str, batch_size: int, device:
     return torch.cat([base(preprocess_images(chunk.to(device).float(), mode)).cpu() for chunk in images.split(batch_size)])
 
 
-def _cache_key(source: InMemoryDataModule, base_cfg: Mapping[str, Any]) -> str:
-    digest = hashlib.sha1(json.dumps(dict(base_cfg), sort_keys=True, default=str).encode())
+def _cache_key(source: InMemoryDataModule, base_cfg: Mapping[str, Any], seed: int) -> str:
+    # the seed matters for weights=none: the random base is drawn after seed_everything
+    digest = hashlib.sha1(json.dumps([dict(base_cfg), seed], sort_keys=True, default=str).encode())
     weights = Path(str(base_cfg.get("weights", "")))
     if weights.is_file():
         digest.update(f"{weights.stat().st_size}-{weights.stat().st_mtime_ns}".encode())
@@ -60,7 +61,7 @@ class FeatureDataModule(InMemoryDataModule):
         source = instantiate(self.source_cfg)
         source.setup()
         base_cfg = OmegaConf.to_container(self.base_cfg, resolve=True) if isinstance(self.base_cfg, DictConfig) else dict(self.base_cfg)
-        cache = self.cache_dir / f"features-{_cache_key(source, base_cfg)}.pt" if self.cache_dir else None
+        cache = self.cache_dir / f"features-{_cache_key(source, base_cfg, self.seed)}.pt" if self.cache_dir else None
         if cache is not None and cache.is_file():
             return torch.load(cache, weights_only=True)
         base = instantiate(base_cfg)
