@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import torch
 from omegaconf import DictConfig
 
 from fakedata import write_mnist
@@ -13,6 +14,8 @@ from litzoo.train import compose_config
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 os.environ.pop("LITZOO_DATA", None)  # tests never read a developer's data folder unless they ask
+# Tiny tensors: one thread is as fast, and a loaded 2-core machine can't stall step-by-step RNN loops.
+torch.set_num_threads(1)
 
 
 @pytest.fixture

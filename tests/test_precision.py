@@ -30,3 +30,13 @@ def test_cpu_run_is_fp32(make_cfg) -> None:
 
     _, _, trainer = build(make_cfg("logger=none"))
     assert trainer.precision == "32-true"
+
+
+def test_no_logger_drops_logger_only_callbacks(make_cfg) -> None:
+    from pytorch_lightning.callbacks import LearningRateMonitor
+
+    from litzoo.train import build
+
+    _, _, trainer = build(make_cfg("logger=none"))
+    assert trainer.logger is None
+    assert not any(isinstance(c, LearningRateMonitor) for c in trainer.callbacks)

@@ -78,12 +78,14 @@ def summary_rows(net: nn.Module, style: str = "keras") -> list[Row]:
 def format_summary(net: nn.Module, style: str = "keras", title: str = "Sequential") -> str:
     """The Keras table as text."""
     rows = summary_rows(net, style)
-    width = sum(WIDTHS)
-    header = f"{'Layer (type)':<{WIDTHS[0]}}{'Output Shape':<{WIDTHS[1]}}{'Param #':>{WIDTHS[2]}}"
+    name_w = max([WIDTHS[0]] + [len(f"{r.name} ({r.kind})") + 2 for r in rows])
+    shape_w = max([WIDTHS[1]] + [len(r.shape) + 2 for r in rows])
+    width = name_w + shape_w + WIDTHS[2]
+    header = f"{'Layer (type)':<{name_w}}{'Output Shape':<{shape_w}}{'Param #':>{WIDTHS[2]}}"
     lines = [f'Model: "{title}"', "_" * width, header, "=" * width]
     for i, r in enumerate(rows):
         params = f"{r.params:,}" if r.keras_params is None else f"{r.keras_params:,} (torch {r.params:,})"
-        lines.append(f"{f'{r.name} ({r.kind})':<{WIDTHS[0]}}{r.shape:<{WIDTHS[1]}}{params:>{WIDTHS[2]}}")
+        lines.append(f"{f'{r.name} ({r.kind})':<{name_w}}{r.shape:<{shape_w}}{params:>{WIDTHS[2]}}")
         lines.append("=" * width if i == len(rows) - 1 else "_" * width)
     total, trainable = count_params(net)
     lines += [f"Total params: {total:,}", f"Trainable params: {trainable:,}", f"Non-trainable params: {total - trainable:,}"]
@@ -92,7 +94,8 @@ def format_summary(net: nn.Module, style: str = "keras", title: str = "Sequentia
         lines.append(f"Keras would count {keras_total:,} params in total: {keras_total - total:+,} from layers "
                      "whose PyTorch weight layout differs (shown per row as 'keras (torch n)').")
     if style == "keras":
-        lines.append("Output shapes in Keras' channels-last notation (PyTorch tensors are (N, C, H, W)).")
+        lines.append("Output shapes in Keras' channels-last notation (PyTorch image tensors are (N, C, H, W); "
+                     "sequences are (N, steps, features) in both).")
     return "\n".join(lines)
 
 
@@ -107,4 +110,6 @@ def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     style = "torch" if "--torch" in args else "keras"
     cfg = compose_config([a for a in args if a != "--torch"])
+    if cfg.model.get("weights") not in (None, "none"):  # counts and shapes don't depend on the weights:
+        cfg.model.weights = "none"                     # never download or read a weights file here
     print(format_summary(instantiate(cfg.model), style=style, title=cfg.name))

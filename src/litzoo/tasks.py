@@ -51,11 +51,11 @@ class _Task(pl.LightningModule):
         loss, pred = self.loss_and_output(self(x), y)
         metric = self.metrics[f"{split}_metric"]
         metric.update(pred, y)
-        on_step = split == "train"
         bs = y.shape[0]
-        self.log(f"{split}/loss", loss, on_step=on_step, on_epoch=True, prog_bar=True, batch_size=bs)
+        self.log(f"{split}/loss", loss, on_step=split == "train", on_epoch=True, prog_bar=True, batch_size=bs)
         self.log(f"{split}/{self.metric_name}", metric, on_step=False, on_epoch=True, prog_bar=True, batch_size=bs)
         return loss
+
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         return self.step(batch, "train")

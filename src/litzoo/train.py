@@ -18,6 +18,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.callbacks import LearningRateMonitor
 
 from litzoo.checkpoint import AtomicCheckpointIO
 from litzoo.summary import format_summary
@@ -119,6 +120,8 @@ def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, pl.LightningModule, 
     task.save_hyperparameters({"config": OmegaConf.to_container(cfg, resolve=True)})  # stored in every checkpoint
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c and "_target_" in c]
     logger = instantiate(cfg.logger) if cfg.get("logger") else False
+    if not logger:  # Lightning refuses a learning-rate monitor without a logger
+        callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
     precision = resolve_precision(cfg.trainer.get("accelerator"), cfg.trainer.get("precision"))
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=logger, precision=precision,
                           plugins=[AtomicCheckpointIO()])

@@ -21,9 +21,10 @@ class AugmentationPreview(Callback):
 
     def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any,
                              batch_idx: int) -> None:
+        if self.logged or getattr(trainer.datamodule, "augment", None) is None:
+            return  # the common case, every step: keep it to two attribute reads
         writer = getattr(trainer.logger, "experiment", None)
-        augment = getattr(trainer.datamodule, "augment", None) if trainer.datamodule is not None else None
-        if self.logged or augment is None or not hasattr(writer, "add_image") or batch[0].dim() != 4:
+        if not hasattr(writer, "add_image") or batch[0].dim() != 4:
             return
         images = batch[0][: self.max_images].detach().float().cpu()
         writer.add_image("augmentation/train_batch", make_grid(_normalise(images), nrow=8, padding=2), trainer.global_step)

@@ -121,6 +121,11 @@ class InMemoryDataModule(pl.LightningDataModule):
         trainer = getattr(self, "trainer", None)
         return trainer.strategy.root_device if trainer is not None else torch.device("cpu")
 
+    def transfer_batch_to_device(self, batch: tuple[Tensor, ...], device: torch.device,
+                                 dataloader_idx: int) -> tuple[Tensor, ...]:
+        """Batches are plain tensor tuples: move them directly (Lightning's generic walk costs ~1 ms a step)."""
+        return tuple(t.to(device, non_blocking=True) for t in batch)
+
     def on_after_batch_transfer(self, batch: tuple[Tensor, ...], dataloader_idx: int) -> tuple[Tensor, ...]:
         """Augment whole batches on the device, training batches only (never validation or test)."""
         trainer = getattr(self, "trainer", None)
