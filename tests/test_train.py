@@ -50,7 +50,7 @@ def test_checkpoints_and_config_saved(run: dict) -> None:
 
 def test_tensorboard_scalars(run: dict) -> None:
     tags = set(run["events"].Tags()["scalars"])
-    assert {"train/loss_step", "train/loss_epoch", "train/acc", "val/loss", "val/acc", "test/acc"} <= tags
+    assert {"train/loss_step", "train/loss", "train/acc", "val/loss", "val/acc", "test/acc"} <= tags
     steps = [e.step for e in run["events"].Scalars("train/loss_step")]
     assert len(steps) >= 2 and steps == sorted(steps)
 
