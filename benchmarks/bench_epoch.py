@@ -54,34 +54,33 @@ def plain_epoch(x: torch.Tensor, y: torch.Tensor, batch_size: int, seed: int) ->
     return time.perf_counter() - start
 
 
-class EpochTimer:
-    """Lightning callback: wall time from the first training batch to the last one of epoch 0."""
+def epoch_timer():
+    """Lightning callback timing epoch 0 from its first to its last training batch (built here, not at import
+    time, so the --startup measurement includes importing Lightning)."""
+    import pytorch_lightning as pl
 
-    def __new__(cls):  # built lazily so --startup measures the import of lightning inside the timed region
-        import pytorch_lightning as pl
+    class EpochTimer(pl.Callback):
+        def __init__(self) -> None:
+            self.first_step_at: float | None = None
+            self.epoch_seconds: float | None = None
+            self._t0 = 0.0
 
-        class _Timer(pl.Callback):
-            def __init__(self) -> None:
-                self.first_step_at: float | None = None
-                self.epoch_seconds: float | None = None
-                self._t0 = 0.0
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+            if batch_idx == 0:
+                self._t0 = time.perf_counter()
+                self.first_step_at = self.first_step_at or self._t0
 
-            def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-                if batch_idx == 0:
-                    self._t0 = time.perf_counter()
-                    self.first_step_at = self.first_step_at or self._t0
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+            if batch_idx == trainer.num_training_batches - 1:
+                self.epoch_seconds = time.perf_counter() - self._t0
 
-            def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-                if batch_idx == trainer.num_training_batches - 1:
-                    self.epoch_seconds = time.perf_counter() - self._t0
-
-        return _Timer()
+    return EpochTimer()
 
 
 def litzoo_epoch(overrides: list[str]) -> tuple[float, float, object]:
     from litzoo.train import build, compose_config
 
-    timer = EpochTimer()
+    timer = epoch_timer()
     cfg = compose_config(overrides)
     datamodule, task, trainer = build(cfg)
     trainer.callbacks.append(timer)

@@ -54,7 +54,7 @@ def test_shape_notation() -> None:
 
 
 def test_summary_cli_needs_no_data(tmp_path) -> None:
-    env_cmd = [sys.executable, "-m", "litzoo.summary_cli", "experiment=mnist_convnet", f"paths.data_dir={tmp_path}"]
+    env_cmd = [sys.executable, "-m", "litzoo.summary", "experiment=mnist_convnet", f"paths.data_dir={tmp_path}"]
     out = subprocess.run(env_cmd, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "(None, 26, 26, 32)" in out.stdout and "Total params: 93,322" in out.stdout

@@ -14,8 +14,6 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from litzoo.checkpoint import AtomicCheckpointIO
-
 
 def checkpoint_file(path: str | Path) -> Path:
     """A .ckpt file, or a run directory -> its best checkpoint (results.json), else checkpoints/last.ckpt."""
@@ -45,7 +43,7 @@ def evaluate(ckpt_path: str | Path, overrides: list[str] | None = None) -> dict[
     task = instantiate(cfg.task, net=instantiate(cfg.model), optimizer=instantiate(cfg.optimizer))
     task.load_state_dict(state["state_dict"])
     trainer = Trainer(accelerator=cfg.trainer.get("accelerator", "auto"), devices=1, logger=False,
-                      enable_checkpointing=False, plugins=[AtomicCheckpointIO()])
+                      enable_checkpointing=False)
     return {k: float(v) for k, v in trainer.test(task, datamodule=datamodule, verbose=False)[0].items()}
 
 

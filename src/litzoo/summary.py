@@ -113,3 +113,7 @@ def main(argv: list[str] | None = None) -> None:
     if cfg.model.get("weights") not in (None, "none"):  # counts and shapes don't depend on the weights:
         cfg.model.weights = "none"                     # never download or read a weights file here
     print(format_summary(instantiate(cfg.model), style=style, title=cfg.name))
+
+
+if __name__ == "__main__":
+    main()

@@ -34,8 +34,6 @@ class _Task(pl.LightningModule):
         # keys are prefixed: ModuleDict refuses "train", an nn.Module method
         self.metrics = nn.ModuleDict({f"{split}_{kind}": self.make_metric() if kind == "metric" else torchmetrics.MeanMetric()
                                       for split in ("train", "val", "test") for kind in ("metric", "loss")})
-        example = getattr(net, "example_input", None)
-        self.example_input_array = example(2) if callable(example) else None
 
     def make_metric(self) -> torchmetrics.Metric:
         raise NotImplementedError

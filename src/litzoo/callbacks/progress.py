@@ -22,7 +22,7 @@ def keras_line(epoch: int, max_epochs: int, seconds: float, metrics: dict[str, f
 class KerasProgressBar(TQDMProgressBar):
     """Lightning's TQDM bar (metrics shown live) plus a permanent Keras-style line per epoch."""
 
-    def __init__(self, refresh_rate: int = 10) -> None:
+    def __init__(self, refresh_rate: int = 20) -> None:
         super().__init__(refresh_rate=refresh_rate, leave=False)
         self._epoch_start = time.perf_counter()
 

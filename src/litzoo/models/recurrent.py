@@ -78,7 +78,9 @@ class _Recurrent:
 
     gates = 0
 
-    def _keras_setup(self, return_sequences: bool, dropout: float, recurrent_dropout: float) -> None:
+    def __init__(self, input_size: int, units: int, return_sequences: bool = False, dropout: float = 0.0,
+                 recurrent_dropout: float = 0.0) -> None:
+        super().__init__(input_size, units, batch_first=True)  # nn.LSTM / nn.GRU, next in the MRO
         self.return_sequences = return_sequences
         self.keras_dropout = _check_rate("dropout", dropout)
         self.recurrent_dropout = _check_rate("recurrent_dropout", recurrent_dropout)
@@ -109,11 +111,6 @@ class LSTM(_Recurrent, nn.LSTM):
 
     gates = 4
 
-    def __init__(self, input_size: int, units: int, return_sequences: bool = False, dropout: float = 0.0,
-                 recurrent_dropout: float = 0.0) -> None:
-        nn.LSTM.__init__(self, input_size, units, batch_first=True)
-        self._keras_setup(return_sequences, dropout, recurrent_dropout)
-
     def keras_params(self) -> int:
         """Keras has one bias vector: 4 * units * (inputs + units + 1)."""
         return 4 * self.hidden_size * (self.input_size + self.hidden_size + 1)
@@ -135,11 +132,6 @@ class GRU(_Recurrent, nn.GRU):
     """keras.layers.GRU (Keras 3, reset_after=True: PyTorch's layout and equations)."""
 
     gates = 3
-
-    def __init__(self, input_size: int, units: int, return_sequences: bool = False, dropout: float = 0.0,
-                 recurrent_dropout: float = 0.0) -> None:
-        nn.GRU.__init__(self, input_size, units, batch_first=True)
-        self._keras_setup(return_sequences, dropout, recurrent_dropout)
 
     def step_loop(self, x: Tensor, mask: Tensor) -> Tensor:
         """The GRU recurrence with `mask` on h(t-1) where it enters the gates (the update uses h(t-1))."""
