@@ -78,7 +78,8 @@ def epoch_timer():
 
 
 def litzoo_epoch(overrides: list[str]) -> tuple[float, float, object]:
-    from litzoo.train import build, compose_config
+    from litzoo.config import compose_config
+    from litzoo.train import build
 
     timer = epoch_timer()
     cfg = compose_config(overrides)

@@ -27,7 +27,7 @@ from litzoo.augment import ImageDataGenerator
 from litzoo.data.features import extract
 from litzoo.data.image_folder import load_folder, preprocess_images
 from litzoo.models.pretrained import transfer_model
-from litzoo.train import compose_config
+from litzoo.config import compose_config
 
 HEAD = [{"type": "Flatten"}, {"type": "Dense", "units": 256, "activation": "relu"},
         {"type": "Dense", "units": 1, "activation": "sigmoid"}]

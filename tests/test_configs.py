@@ -8,7 +8,8 @@ import torch
 from hydra.errors import ConfigCompositionException
 from hydra.utils import instantiate
 
-from litzoo.train import CONF_DIR, build, resolve_precision
+from litzoo.config import CONF_DIR
+from litzoo.train import build, resolve_precision
 
 GROUPS = ["data", "task", "augmentation", "optimizer", "scheduler", "trainer", "callbacks", "logger"]
 OPTIONS = [(g, p.stem) for g in GROUPS for p in sorted((CONF_DIR / g).glob("*.yaml"))]

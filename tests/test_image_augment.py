@@ -9,7 +9,8 @@ from hydra.utils import instantiate
 
 from fakedata_images import write_image_folder
 from litzoo.augment import ImageDataGenerator
-from litzoo.train import CONF_DIR, build, train
+from litzoo.config import CONF_DIR
+from litzoo.train import build, train
 
 PRESETS = sorted(p.stem for p in (CONF_DIR / "augmentation").glob("*.yaml") if p.stem != "none")
 

@@ -18,7 +18,7 @@ import torch
 from hydra.utils import instantiate
 
 from litzoo.summary import count_params, summary_rows
-from litzoo.train import CONF_DIR
+from litzoo.config import CONF_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPECTED: dict = {}

@@ -44,7 +44,7 @@ def test_run_dir_resolution(tmp_path: Path) -> None:
     """hydra.run.dir: ckpt_path=last -> newest run with last.ckpt; a run dir or a .ckpt -> that run."""
     import os
 
-    from litzoo.train import _run_dir_resolver, find_run_dir
+    from litzoo.config import _run_dir_resolver, find_run_dir
 
     old, new = tmp_path / "2026-01-01_00-00-00", tmp_path / "2026-01-02_00-00-00"
     for i, run in enumerate((old, new)):

@@ -14,7 +14,7 @@ from litzoo.train import train
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     from fakedata import write_mnist
-    from litzoo.train import compose_config
+    from litzoo.config import compose_config
 
     root = tmp_path_factory.mktemp("train")
     write_mnist(root / "data")

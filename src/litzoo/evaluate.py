@@ -10,35 +10,19 @@ import json
 from pathlib import Path
 from typing import Any
 
-import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
 
-
-def checkpoint_file(path: str | Path) -> Path:
-    """A .ckpt file, or a run directory -> its best checkpoint (results.json), else checkpoints/last.ckpt."""
-    path = Path(path).expanduser()
-    if path.is_file():
-        return path
-    results = path / "results.json"
-    if results.is_file():
-        best = json.loads(results.read_text()).get("best_checkpoint")
-        if best and Path(best).is_file():
-            return Path(best)
-    last = path / "checkpoints" / "last.ckpt"
-    if last.is_file():
-        return last
-    raise FileNotFoundError(f"no checkpoint at {path} (expected a .ckpt file or a run directory with checkpoints/)")
+from litzoo.config import load_checkpoint, stored_config
 
 
 def evaluate(ckpt_path: str | Path, overrides: list[str] | None = None) -> dict[str, Any]:
     """Rebuild data and model from the checkpoint's config, load its weights, run the test split."""
     from pytorch_lightning import Trainer
 
-    ckpt_file = checkpoint_file(ckpt_path)
-    state = torch.load(ckpt_file, map_location="cpu", weights_only=True)
-    cfg: DictConfig = OmegaConf.create(state["hyper_parameters"]["config"])
-    cfg.merge_with_dotlist(list(overrides or []))
+    state, ckpt_file = load_checkpoint(ckpt_path)
+    run_dir = ckpt_file.parent.parent if ckpt_file.parent.name == "checkpoints" else ckpt_file.parent
+    cfg = stored_config(state, run_dir, overrides)
+    print(f"Evaluating {ckpt_file}")
     datamodule = instantiate(cfg.data)
     task = instantiate(cfg.task, net=instantiate(cfg.model), optimizer=instantiate(cfg.optimizer))
     task.load_state_dict(state["state_dict"])

@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from hydra.utils import instantiate
 
-    from litzoo.train import compose_config
+    from litzoo.config import compose_config
 
     args = list(sys.argv[1:] if argv is None else argv)
     style = "torch" if "--torch" in args else "keras"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,51 +20,8 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import LearningRateMonitor
 
 from litzoo.checkpoint import AtomicCheckpointIO
+from litzoo.config import CONF_DIR, compose_config, register_resolvers, resolve_checkpoint
 from litzoo.summary import format_summary
-
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
-RESUME_HELP = "ckpt_path takes 'last' (the newest run of this experiment), a run directory, or a .ckpt file"
-
-
-def find_run_dir(runs_root: str | Path, ckpt_path: str) -> Path:
-    """The run directory a resume writes into: the one holding the checkpoint (see RESUME_HELP)."""
-    if ckpt_path == "last":
-        candidates = sorted(Path(runs_root).glob("*/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime)
-        if not candidates:
-            raise FileNotFoundError(f"ckpt_path=last: no run with checkpoints/last.ckpt under {runs_root}. {RESUME_HELP}")
-        return candidates[-1].parent.parent
-    path = Path(ckpt_path).expanduser()
-    if path.is_dir():
-        return path
-    if path.is_file():
-        return path.parent.parent if path.parent.name == "checkpoints" else path.parent
-    raise FileNotFoundError(f"ckpt_path={ckpt_path!r} does not exist. {RESUME_HELP}")
-
-
-def _run_dir_resolver(runs_root: str, ckpt_path: str | None) -> str:
-    if ckpt_path:
-        return str(find_run_dir(runs_root, ckpt_path))
-    stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
-    path, n = Path(runs_root) / stamp, 1
-    while path.exists():
-        path, n = Path(runs_root) / f"{stamp}_{n}", n + 1
-    return str(path)
-
-
-def register_resolvers() -> None:
-    """`${litzoo_run_dir:root,ckpt}` (hydra.run.dir): a new timestamped run, or the run being resumed."""
-    if not OmegaConf.has_resolver("litzoo_run_dir"):
-        OmegaConf.register_new_resolver("litzoo_run_dir", _run_dir_resolver, use_cache=True)
-
-
-def compose_config(overrides: list[str] | None = None) -> DictConfig:
-    """The same config `litzoo-train` composes, without running Hydra's job machinery (tests, summary)."""
-    from hydra import compose, initialize_config_dir
-
-    register_resolvers()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose(config_name="train", overrides=list(overrides or []))
-
 
 def resolve_precision(accelerator: str | None, precision: str | int | None) -> str | int:
     """bf16-mixed on GPUs that support it, 16-mixed on older GPUs, 32-true on CPU, unless given."""
@@ -74,19 +30,6 @@ def resolve_precision(accelerator: str | None, precision: str | int | None) -> s
     if accelerator in (None, "auto", "gpu", "cuda") and torch.cuda.is_available():
         return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
     return "32-true"
-
-
-def resolve_checkpoint(ckpt_path: str | None, run_dir: Path) -> Path | None:
-    """The .ckpt file to resume from: `last`/a run directory -> its checkpoints/last.ckpt."""
-    if not ckpt_path:
-        return None
-    path = Path(ckpt_path).expanduser()
-    if path.is_file():
-        return path
-    ckpt = (path if path.is_dir() else run_dir) / "checkpoints" / "last.ckpt"
-    if not ckpt.is_file():
-        raise FileNotFoundError(f"cannot resume: {ckpt} does not exist. {RESUME_HELP}")
-    return ckpt
 
 
 def hparams_of(cfg: DictConfig) -> dict[str, Any]:
@@ -117,7 +60,10 @@ def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, pl.LightningModule, 
     net = instantiate(cfg.model)
     scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None
     task = instantiate(cfg.task, net=net, optimizer=instantiate(cfg.optimizer), scheduler=scheduler)
-    task.save_hyperparameters({"config": OmegaConf.to_container(cfg, resolve=True)})  # stored in every checkpoint
+    # stored in every checkpoint: the resolved config (provenance) and the unresolved one (rebuilds, where
+    # `${paths.data_dir}` must still follow a new data location)
+    task.save_hyperparameters({"config": OmegaConf.to_container(cfg, resolve=True),
+                               "config_unresolved": OmegaConf.to_container(cfg, resolve=False)})
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c and "_target_" in c]
     logger = instantiate(cfg.logger) if cfg.get("logger") else False
     if not logger:  # Lightning refuses a learning-rate monitor without a logger
