@@ -78,3 +78,27 @@ def write_climate_csv(path: Path, rows: int = 600, gaps: tuple[tuple[int, int], 
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
     return table
+
+
+TIME_LAYOUTS = {"jena": "%d.%m.%Y %H:%M:%S", "iso": "%Y-%m-%dT%H:%M:%SZ", "iso_space": "%Y-%m-%d %H:%M:%S",
+                "us": "%m/%d/%Y %H:%M"}
+
+
+def write_timed_csv(path: Path, rows: int = 400, skip: tuple[int, ...] = (), layout: str = "iso",
+                    time_name: str = "time_hour", minutes: int = 60) -> np.ndarray:
+    """A weather-station-like export with a real time column: row i of the regular grid is at 2013-01-01 +
+    i * `minutes`, col A = i, col B = 10 * sin, T = A / 10; rows in `skip` are left out (missing timestamps).
+    Returns the full grid table (skipped rows included)."""
+    from datetime import datetime, timedelta
+
+    t = np.arange(rows, dtype=float)
+    table = np.stack([t, 10 * np.sin(t / 7), t / 10], axis=1)
+    lines = [f'"{time_name}","A (u)","B (u)","T (degC)"']
+    start = datetime(2013, 1, 1)
+    for i in range(rows):
+        if i not in skip:
+            stamp = (start + timedelta(minutes=minutes * i)).strftime(TIME_LAYOUTS[layout])
+            lines.append(f"{stamp}," + ",".join(f"{v:.4f}" for v in table[i]))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+    return table

@@ -1,12 +1,16 @@
-"""The seed's NumPy convolution and horizontal-line kernel against torch's conv1d/conv2d."""
+"""The seed's NumPy convolution (examples/conv_numpy.py) and horizontal-line kernel against torch's conv1d/conv2d."""
 from __future__ import annotations
+
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-from litzoo.conv_numpy import HORIZONTAL_LINE_KERNEL, conv1d, conv2d, output_size
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))  # an example, not part of the package
+from conv_numpy import HORIZONTAL_LINE_KERNEL, conv1d, conv2d, output_size  # noqa: E402
 
 
 def test_seed_example_and_torch_agree() -> None:

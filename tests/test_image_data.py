@@ -9,7 +9,7 @@ import torch
 
 from fakedata_images import write_digits_csv, write_image_folder
 from litzoo.data.base import CorruptFileError, DatasetNotFoundError
-from litzoo.data.digits_csv import DigitsCSVDataModule, read_digits_csv, write_digit_recognizer_csv
+from litzoo.data.digits_csv import DigitsCSVDataModule, main, read_digits_csv, write_digit_recognizer_csv
 from litzoo.data.image_folder import ImageFolderDataModule, preprocess_images
 from litzoo.train import train
 
@@ -33,6 +33,14 @@ def test_image_folder_splits_labels_and_skips_corrupt_files(tmp_path: Path) -> N
     # class 0 is bright on the left, class 1 on the right: labels follow the folders
     left, right = x[:, :, :, :8].float().mean((1, 2, 3)), x[:, :, :, 8:].float().mean((1, 2, 3))
     assert ((left > right) == (y == 0)).all()
+
+
+def test_image_folder_prints_classes_and_split_sizes(tmp_path: Path, capsys) -> None:
+    write_image_folder(tmp_path / "imgs", splits={"train": 4, "validation": 2}, corrupt=False)
+    folder_dm(tmp_path).setup()
+    out = capsys.readouterr().out
+    assert "classes cats=0, dogs=1; images train 8, val 4, test 4" in out
+    assert "test reuses the validation split" in out
 
 
 def test_image_folder_cache_is_reused(tmp_path: Path, monkeypatch) -> None:
@@ -104,6 +112,15 @@ def test_digits_csv_reads_splits_predictions_and_classes(tmp_path: Path) -> None
 def test_digits_csv_missing_file_says_how_to_generate(tmp_path: Path) -> None:
     with pytest.raises(DatasetNotFoundError, match="python -m litzoo.data.digits_csv"):
         DigitsCSVDataModule(str(tmp_path)).setup()
+
+
+def test_csv_tool_takes_the_data_folder_or_its_mnist_raw(tmp_path: Path, mnist_root: Path, capsys) -> None:
+    main([str(mnist_root), str(tmp_path / "a")])  # the README's command: a folder that holds MNIST/raw
+    main([str(mnist_root / "MNIST" / "raw"), str(tmp_path / "b")])
+    assert (tmp_path / "a" / "train.csv").read_bytes() == (tmp_path / "b" / "train.csv").read_bytes()
+    assert "wrote" in capsys.readouterr().out
+    with pytest.raises(DatasetNotFoundError, match="MNIST/raw"):
+        main([str(tmp_path / "a"), str(tmp_path / "c")])
 
 
 def test_csv_from_mnist_and_kaggle_run_writes_submission(tmp_path: Path, mnist_root: Path, make_cfg) -> None:

@@ -31,7 +31,7 @@ def test_finetune_two_phases_in_one_run_and_resume(tmp_path: Path, make_cfg) -> 
     before = ckpt["state_dict"]["net.vgg16.block5_conv1.weight"]
     block4 = ckpt["state_dict"]["net.vgg16.block4_conv3.weight"]
     result = train(resumed)
-    assert result["resumed_from"].endswith("last.ckpt") and result["epochs"] == 2
+    assert result["resumes"][-1]["checkpoint"].endswith("last.ckpt") and result["epochs"] == 2
     after = torch.load(first["run_dir"] + "/checkpoints/last.ckpt", weights_only=True)
     groups = after["optimizer_states"][0]["param_groups"]
     assert [g["lr"] for g in groups] == [1e-5, 1e-5]  # head at head_lr, block5 group at lr

@@ -1,36 +1,38 @@
-"""Every model config: builds without data files, forward shape, no NaN, backward, Keras parameter counts.
+"""Every model config (and the seeds' variations): builds without data files, forward shape, no NaN, backward,
+Keras parameter counts, and the per-row `# (None, ...)  params` comments of its YAML against the built model.
 
-Expected numbers live in one table per model family (expected_params_*.py), each entry:
+Expected numbers live in one table, expected_params.py, each entry keyed by the model config's name
+(`<config>:<variation>` for variations):
   {"keras_total": int,            # Keras' "Total params" (what litzoo-summary reports as Keras' count)
    "trainable": int,              # trainable parameters of the PyTorch model
    "torch_total": int (optional), # when PyTorch's layout differs from Keras'
    "output": tuple,               # output shape without batch
-   "overrides": [..] (optional)}  # extra overrides for the test (e.g. random weights instead of a download)
+   "overrides": [..] (optional)}  # extra overrides (a variation, or random weights instead of a download)
 A model config without an entry fails: new models must state their numbers.
 """
 from __future__ import annotations
 
-import importlib
+import re
 from pathlib import Path
 
 import pytest
 import torch
 from hydra.utils import instantiate
+from omegaconf import DictConfig
 
-from litzoo.summary import count_params, summary_rows
+from expected_params import EXPECTED
 from litzoo.config import CONF_DIR
+from litzoo.summary import count_params, summary_rows
 
-ROOT = Path(__file__).resolve().parents[1]
-EXPECTED: dict = {}
-for _path in sorted(Path(__file__).parent.glob("expected_params_*.py")):
-    EXPECTED.update(importlib.import_module(_path.stem).EXPECTED)
 MODELS = sorted(p.stem for p in (CONF_DIR / "model").glob("*.yaml"))
+SHAPE = re.compile(r"#.*?(\(None(?:, \d+)*\))(?:\s+([\d,]+))?")
 
 
-def model_overrides(name: str) -> list[str]:
-    """Compose the model with its experiment (which picks the matching data shapes) when there is one."""
-    base = [f"experiment={name}"] if (ROOT / "experiments" / f"{name}.yaml").exists() else [f"model={name}"]
-    return base + list(EXPECTED.get(name, {}).get("overrides", []))
+def compose(name: str, make_cfg) -> DictConfig:
+    """The model with its experiment (which picks the matching data shapes) when there is one."""
+    config = name.split(":")[0]
+    base = [f"experiment={config}"] if (CONF_DIR / "experiment" / f"{config}.yaml").exists() else [f"model={config}"]
+    return make_cfg(*base, *EXPECTED[name].get("overrides", []))
 
 
 def keras_total(net: torch.nn.Module) -> int:
@@ -39,11 +41,35 @@ def keras_total(net: torch.nn.Module) -> int:
     return total + sum(r.keras_params - r.params for r in rows if r.keras_params is not None)
 
 
-@pytest.mark.parametrize("name", MODELS)
+def row_comments(path: Path) -> list[tuple[str, int | None] | None]:
+    """Per item of the YAML's `layers:` list: (shape, params) from its `# (None, ...)  n` comment, or None."""
+    items: list[list[str]] = []
+    in_layers = False
+    for line in path.read_text().splitlines():
+        if line.startswith("layers:"):
+            in_layers = True
+        elif in_layers and line.startswith("  - "):
+            items.append([line])
+        elif in_layers and line.startswith("    ") and items:
+            items[-1].append(line)
+        elif in_layers and line.strip() and not line.startswith(" "):
+            in_layers = False
+    found = []
+    for item in items:
+        match = next((m for m in map(SHAPE.search, item) if m), None)
+        found.append(None if match is None else (match[1], int(match[2].replace(",", "")) if match[2] else None))
+    return found
+
+
+def test_every_model_config_has_an_entry() -> None:
+    missing = [m for m in MODELS if m not in EXPECTED]
+    assert not missing, f"conf/model/{missing}.yaml: no entry in tests/expected_params.py"
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_model_config(name: str, make_cfg) -> None:
-    assert name in EXPECTED, f"conf/model/{name}.yaml has no entry in tests/expected_params_*.py"
     want = EXPECTED[name]
-    net = instantiate(make_cfg(*model_overrides(name)).model)
+    net = instantiate(compose(name, make_cfg).model)
     total, trainable = count_params(net)
     assert keras_total(net) == want["keras_total"]
     assert trainable == want["trainable"]
@@ -61,3 +87,23 @@ def test_model_config(name: str, make_cfg) -> None:
     out.float().pow(2).mean().backward()
     grads = [p.grad for p in net.parameters() if p.requires_grad]
     assert grads and all(g is not None and torch.isfinite(g).all() for g in grads)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_yaml_row_comments_match_the_summary(name: str, make_cfg) -> None:
+    cfg = compose(name, make_cfg)
+    comments = row_comments(CONF_DIR / "model" / f"{name}.yaml")
+    kept = [c for c, spec in zip(comments, cfg.model.layers) if spec.get("when", True)]  # `when` drops a layer
+    rows = summary_rows(instantiate(cfg.model))
+    rows = rows[len(rows) - len(kept):]  # a transfer model's base is one extra row before its layers
+    assert len(rows) == len(kept)
+    checked = 0
+    for comment, row in zip(kept, rows):
+        if comment is None:
+            continue
+        shape, params = comment
+        assert row.shape == shape, f"conf/model/{name}.yaml: {row.name} comment says {shape}, the model {row.shape}"
+        if params is not None:
+            assert (row.keras_params if row.keras_params is not None else row.params) == params, row.name
+        checked += 1
+    assert checked or name == "day27_conv16", f"conf/model/{name}.yaml has no per-row shape comments"

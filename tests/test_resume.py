@@ -8,7 +8,7 @@ from omegaconf import DictConfig, open_dict
 
 from litzoo.train import train
 
-KEYS = ("train/loss", "train/acc", "val/loss", "val/acc", "test/loss", "test/acc")
+KEYS = ("last/loss", "last/acc", "last/val_loss", "last/val_acc", "best/val_loss", "test/loss", "test/acc")
 
 
 def _cfg(make_cfg, run_dir: Path, *extra: str) -> DictConfig:
@@ -25,10 +25,10 @@ def test_resume_equals_uninterrupted(make_cfg, mnist_root: Path, tmp_path: Path)
     resumed = train(_cfg(make_cfg, tmp_path / "b", "trainer.max_epochs=3", f"ckpt_path={tmp_path / 'b'}"))
     assert first["epochs"] == 1 and resumed["epochs"] == 3
     assert resumed["global_step"] == straight["global_step"]
-    assert resumed["resumed_from"].endswith("last.ckpt")
+    assert resumed["resumes"][-1]["checkpoint"].endswith("last.ckpt")
     for key in KEYS:
         assert resumed["metrics"][key] == pytest.approx(straight["metrics"][key], abs=1e-6), key
-    assert resumed["best_val_loss"] == pytest.approx(straight["best_val_loss"], abs=1e-6)
+    assert resumed["best_epoch"] == straight["best_epoch"]
     # same run directory, same TensorBoard run: the resumed events sit beside the first ones
     assert len(list((tmp_path / "b").glob("events.out.tfevents.*"))) >= 2
     assert not list((tmp_path / "b" / "checkpoints").glob(".*.tmp"))  # no temp files left by atomic saves

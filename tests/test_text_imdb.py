@@ -7,7 +7,7 @@ import torch
 from hydra.utils import instantiate
 
 from fakedata_text import POSITIVE, TEST_ONLY_WORD, write_aclimdb_tar, write_aclimdb_tree, write_glove
-from litzoo import text
+from litzoo.data import text
 from litzoo.data import imdb
 from litzoo.data.base import DatasetNotFoundError
 from litzoo.train import train
@@ -32,9 +32,11 @@ def test_tree_and_tarball_give_the_same_data(tmp_path) -> None:
     assert 0 < a.splits["val"][1].float().mean() < 1  # shuffled once (seed 113): both classes in validation
 
 
-def test_vocabulary_comes_from_training_reviews_only(tmp_path) -> None:
+def test_vocabulary_comes_from_training_reviews_only(tmp_path, capsys) -> None:
     write_aclimdb_tar(tmp_path)
     dm = make_dm(tmp_path, tmp_path / "cache", num_words=1000, maxlen=60)
+    assert (f"a vocabulary of {len(dm.vocabulary)} words (num_words=1,000, from the training reviews); sequences "
+            "padded/truncated to maxlen=60 tokens") in capsys.readouterr().out
     assert TEST_ONLY_WORD not in dm.vocabulary and set(POSITIVE) <= set(dm.vocabulary)
     assert (dm.splits["test"][0] == text.OOV).any(dim=1).all()  # every test review ends with the unseen word
     x = dm.splits["train"][0]

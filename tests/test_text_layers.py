@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from litzoo.models import recurrent as R
+from litzoo.models import sequence as S
 from litzoo.models.sequential import sequential
 
 
@@ -18,6 +19,49 @@ def test_step_loop_matches_the_fused_kernel(cls) -> None:
     fused, _ = nn.LSTM.forward(layer, x) if cls is R.LSTM else nn.GRU.forward(layer, x)
     loop = layer.step_loop(x, torch.ones(3, 7))
     torch.testing.assert_close(loop, fused, rtol=1e-5, atol=1e-5)
+
+
+def reference_loop(layer: nn.Module, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The textbook recurrence with the mask on h(t-1) in the recurrent products, differentiated by autograd."""
+    xs = F.linear(x, layer.weight_ih_l0, layer.bias_ih_l0)
+    h = c = x.new_zeros(x.shape[0], layer.hidden_size)
+    out = []
+    for t in range(x.shape[1]):
+        hh = F.linear(h * mask, layer.weight_hh_l0, layer.bias_hh_l0)
+        if isinstance(layer, R.LSTM):
+            i, f, g, o = (xs[:, t] + hh).chunk(4, dim=1)
+            c = f.sigmoid() * c + i.sigmoid() * g.tanh()
+            h = o.sigmoid() * c.tanh()
+        else:
+            (xr, xz, xn), (hr, hz, hn) = xs[:, t].chunk(3, dim=1), hh.chunk(3, dim=1)
+            r, z = (xr + hr).sigmoid(), (xz + hz).sigmoid()
+            h = (1 - z) * (xn + r * hn).tanh() + z * h
+        out.append(h)
+    return torch.stack(out, dim=1)
+
+
+@pytest.mark.parametrize("cls", [R.LSTM, R.GRU])
+@pytest.mark.parametrize("return_sequences", [True, False])
+def test_hand_written_backward_matches_autograd(cls, return_sequences) -> None:
+    """Same outputs and gradients (inputs and all four weight tensors) as autograd through the plain loop."""
+    torch.manual_seed(0)
+    layer = cls(5, 6, return_sequences=return_sequences, recurrent_dropout=0.4).double().train()
+    x = torch.randn(4, 9, 5, dtype=torch.double, requires_grad=True)
+    mask = R.sequence_mask(4, 6, 0.4, x.detach())
+    got, want = layer.step_loop(x, mask), reference_loop(layer, x, mask)
+    torch.testing.assert_close(got, want)
+    weights = [x, *layer.parameters()]
+    g = torch.randn_like(got if return_sequences else got[:, -1])
+    pick = (lambda s: s) if return_sequences else (lambda s: s[:, -1])
+    grads = torch.autograd.grad(pick(got), weights, g)
+    ref = torch.autograd.grad(pick(want), weights, g)
+    for a, b in zip(grads, ref):
+        torch.testing.assert_close(a, b)
+    xs = torch.randn(3, 2, layer.gates * 3, dtype=torch.double, requires_grad=True)
+    w, b = torch.randn(layer.gates * 3, 3, dtype=torch.double, requires_grad=True), torch.randn(
+        layer.gates * 3, dtype=torch.double, requires_grad=True)
+    m = R.sequence_mask(2, 3, 0.5, xs.detach())
+    assert torch.autograd.gradcheck(lambda a, c, d: layer.recurrence.apply(a, m, c, d), (xs, w, b))
 
 
 @pytest.mark.parametrize("cls", [R.LSTM, R.GRU])
@@ -81,7 +125,7 @@ def test_bidirectional_runs_the_backward_layer_on_reversed_time() -> None:
 
 @pytest.mark.parametrize(("padding", "length"), [("valid", 14), ("same", 20), ("causal", 20)])
 def test_conv1d_is_channels_last_keras(padding, length) -> None:
-    conv = R.Conv1D(3, 5, kernel_size=7, padding=padding)
+    conv = S.Conv1D(3, 5, kernel_size=7, padding=padding)
     x = torch.randn(2, 20, 3)
     out = conv(x)
     assert out.shape == (2, length, 5)
@@ -108,7 +152,7 @@ def test_seed_conv1d_text_model_shapes() -> None:
 
 
 def test_embedding_keras_init_and_input_length_check() -> None:
-    emb = R.Embedding(1000, 8)
+    emb = S.Embedding(1000, 8)
     assert emb.weight.abs().max() <= 0.05
     with pytest.raises(ValueError, match="input_length=30"):
         sequential([20], [{"type": "Embedding", "input_dim": 10, "output_dim": 2, "input_length": 30}],

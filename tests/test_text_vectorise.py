@@ -1,4 +1,4 @@
-"""litzoo.text: tokens, Keras' index convention, pad_sequences, multi-hot, hashing, n-grams, GloVe files."""
+"""litzoo.data.text: tokens, Keras' index convention, pad_sequences, multi-hot, hashing, n-grams, GloVe files."""
 from __future__ import annotations
 
 import zlib
@@ -6,8 +6,7 @@ import zlib
 import numpy as np
 import pytest
 
-from fakedata_text import write_glove
-from litzoo import text
+from litzoo.data import text
 from litzoo.data.base import CorruptFileError, DatasetNotFoundError
 
 
@@ -58,20 +57,3 @@ def test_hashing_is_stable_and_keeps_reserved_indices_free() -> None:
     assert vocab == []
     ids = text.encode(["x", "y", "z"] * 50, None, num_words=50)
     assert ids[0] == text.START and ids[1:].min() >= text.FIRST_INDEX and ids.max() < 50
-
-
-def test_load_glove_fills_known_words_and_leaves_missing_rows_zero(tmp_path) -> None:
-    vectors = write_glove(tmp_path / "glove.txt", ["the", "film", "unused"], dim=4)
-    matrix, found = text.load_glove(tmp_path / "glove.txt", ["the", "film", "absent"], first_index=4, num_rows=8, dim=4)
-    assert found == 2 and matrix.shape == (8, 4)
-    np.testing.assert_allclose(matrix[4].numpy(), vectors["the"], rtol=1e-6)
-    np.testing.assert_allclose(matrix[5].numpy(), vectors["film"], rtol=1e-6)
-    assert matrix[6].abs().sum() == 0 and matrix[:4].abs().sum() == 0
-
-
-def test_load_glove_errors_name_the_problem(tmp_path) -> None:
-    with pytest.raises(DatasetNotFoundError, match="glove"):
-        text.load_glove(tmp_path / "nope.txt", ["a"], 4, 8, 4)
-    write_glove(tmp_path / "g.txt", ["a"], dim=3)
-    with pytest.raises(CorruptFileError, match="output_dim=4"):
-        text.load_glove(tmp_path / "g.txt", ["a"], 4, 8, 4)

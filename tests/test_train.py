@@ -28,12 +28,18 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 
 def test_results_json(run: dict) -> None:
-    results = json.loads((run["dir"] / "results.json").read_text())
+    text = (run["dir"] / "results.json").read_text()
+    results = json.loads(text)
+    assert "NaN" not in text and "Infinity" not in text
     assert results == json.loads(json.dumps(run["results"]))
+    assert results["status"] == "ok" and results["error"] is None
     m = results["metrics"]
-    for key in ("train/loss", "train/acc", "val/loss", "val/acc", "test/loss", "test/acc"):
+    for key in ("best/loss", "best/acc", "best/val_loss", "best/val_acc", "test/loss", "test/acc",
+                "last/loss", "last/acc", "last/val_loss", "last/val_acc"):
         assert 0 <= m[key] < 10, key
+    assert m["last/epoch"] == 2 and m["best/epoch"] == results["best_epoch"] in (1, 2)
     assert results["epochs"] == 2 and results["precision"] == "32-true"
+    assert results["choices"]["model"] == "mnist_convnet" if results["choices"] else True
     assert Path(results["best_checkpoint"]).is_file() and results["wall_seconds"] > 0
     # the bars in the generated images are learnable: two epochs beat chance (10%) clearly
     assert m["test/acc"] > 0.3
@@ -72,9 +78,11 @@ def test_tensorboard_hparams_have_real_metrics(run: dict) -> None:
 
 def test_tensorboard_filters_activations_and_summary(run: dict) -> None:
     images = set(run["events"].Tags()["images"])
-    assert "filters/net.conv2d" in images
-    assert {"activations/net.conv2d", "activations/net.conv2d_1", "activations/net.conv2d_2"} <= images
-    assert len(run["events"].Images("filters/net.conv2d")) == 2  # once per epoch
+    # the ConvVisualizer (DLwP 5.4, Keras layer names): feature maps and validation confusion after epoch 1 (the
+    # 5% time budget may skip later ones), the test confusion, filter patterns/Grad-CAM/mistakes at the end of fit
+    assert {"activations/conv2d", "activations/conv2d_1", "activations/conv2d_2", "confusion_matrix/val"} <= images
+    assert {"filters/conv2d", "filters/conv2d_2", "gradcam/val_0", "confusion_matrix", "mistakes"} <= images
+    assert len(run["events"].Images("filters/conv2d")) == 1  # once, at the end of fit
     summary = run["events"].Tensors("model/summary/text_summary")[0].tensor_proto.string_val[0].decode()
     assert "Total params: 93,322" in summary
 

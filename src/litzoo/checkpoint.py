@@ -8,26 +8,39 @@ target with one atomic `os.replace`: the old checkpoint stays intact until the n
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 
+from litzoo.errors import LitzooError, disk_full_message, is_disk_full
 
-def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
-    """torch.save to `path` atomically (same-directory temp file, fsync, os.replace)."""
+
+def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> None:
+    """Call `write(file)` on a temporary file beside `path`, fsync it, then os.replace it onto `path`: a
+    reader sees the old file or the new one, never half of one (checkpoints, caches)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "wb") as f:
-            torch.save(obj, f)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except (OSError, RuntimeError) as err:  # torch reports a full disk as "enforce fail at inline_container.cc"
+        if is_disk_full(err):
+            raise LitzooError(disk_full_message(path, err)) from err
+        raise
     finally:
         tmp.unlink(missing_ok=True)  # only left behind if something above failed
+
+
+def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
+    """torch.save to `path` atomically (see atomic_write)."""
+    atomic_write(path, lambda f: torch.save(obj, f))
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

@@ -47,6 +47,13 @@ def new_run_dir(runs_root: str | Path) -> Path:
 
 
 def _run_dir_resolver(runs_root: str, ckpt_path: str | None) -> str:
+    # LITZOO_RUN_DIR: the folder of a sweep job whose DDP ranks re-execute the command (litzoo.sweep), so
+    # every rank writes into it instead of a new timestamped run of its own
+    import os
+
+    fixed = os.environ.get("LITZOO_RUN_DIR")
+    if fixed:
+        return fixed
     return str(find_run_dir(runs_root, ckpt_path) if ckpt_path else new_run_dir(runs_root))
 
 
@@ -54,6 +61,8 @@ def register_resolvers() -> None:
     """`${litzoo_run_dir:root,ckpt}` (hydra.run.dir): a new timestamped run, or the run being resumed."""
     if not OmegaConf.has_resolver("litzoo_run_dir"):
         OmegaConf.register_new_resolver("litzoo_run_dir", _run_dir_resolver, use_cache=True)
+    __import__("litzoo.models.resolvers", fromlist=["register"]).register()  # ${output_units:..}, ${output_activation:..}
+    __import__("litzoo.data.resolvers", fromlist=["register"]).register()  # ${litzoo_window_shape:..} etc.: input_shape
 
 
 def compose_config(overrides: list[str] | None = None) -> DictConfig:
@@ -110,6 +119,7 @@ def stored_config(state: dict[str, Any], run_dir: Path, overrides: list[str] | N
     Checkpoints keep the unresolved config (`config_unresolved`), so `paths.data_dir=...` and
     `LITZOO_DATA` still reach every `${paths.data_dir}` interpolation; older ones only the resolved one.
     """
+    register_resolvers()  # the unresolved config holds ${output_units:..}, ${litzoo_window_shape:..}, ...
     hparams = state.get("hyper_parameters", {})
     raw = hparams.get("config_unresolved") or hparams["config"]
     cfg = OmegaConf.create(raw)
@@ -117,3 +127,106 @@ def stored_config(state: dict[str, Any], run_dir: Path, overrides: list[str] | N
     cfg.paths.output_dir = str(run_dir)
     cfg.merge_with_dotlist(list(overrides or []))
     return cfg
+
+
+# What a resume may change (training length, data location, devices, logging); everything else would make
+# the continued run a different experiment.
+RUNTIME_KEYS = (
+    "trainer.max_epochs", "trainer.max_steps", "trainer.max_time", "trainer.min_epochs", "trainer.min_steps",
+    "trainer.limit_", "trainer.accelerator", "trainer.devices", "trainer.num_nodes", "trainer.strategy",
+    "trainer.precision", "trainer.log_every_n_steps", "trainer.enable_progress_bar", "trainer.use_distributed_sampler",
+    "paths.", "data.data_dir", "data.path", "data.cache_dir", "data.download", "data.generate", "data.workers",
+    "data.num_workers", "data.eval_batch_size", "data.source.data_dir", "data.source.cache_dir", "logger",
+    "callbacks.", "verbose", "test", "ckpt_path", "objective",
+)
+STATEFUL_CALLBACKS = ("callbacks.model_checkpoint", "callbacks.last_checkpoint", "callbacks.rng_state",
+                      "callbacks.finetune")
+
+
+def is_runtime_key(key: str) -> bool:
+    """True for config keys a resumed run may override (see RUNTIME_KEYS)."""
+    if key.startswith(STATEFUL_CALLBACKS):
+        return False
+    return any(key == p or key.startswith(p if p.endswith((".", "_")) else p + ".") or
+               (p.endswith("_") and key.startswith(p)) for p in RUNTIME_KEYS)
+
+
+def _flat(node: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(node, dict):
+        out: dict[str, Any] = {}
+        for k, v in node.items():
+            out.update(_flat(v, f"{prefix}{k}" if not prefix else f"{prefix}.{k}"))
+        return out if out or not prefix else {prefix: {}}
+    return {prefix: node}
+
+
+def _override_key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def _merged(original: list[str], extra: list[str]) -> list[str]:
+    """Overrides with `extra` replacing same-key entries of `original` (Hydra refuses a key twice)."""
+    keys = {_override_key(o) for o in extra}
+    return [o for o in original if _override_key(o) not in keys] + list(extra)
+
+
+def _composed_flat(overrides: list[str], run_dir: Path) -> dict[str, Any]:
+    cfg = compose_config(_merged(overrides, [f"paths.output_dir={run_dir}"]))
+    return _flat(OmegaConf.to_container(cfg, resolve=True))
+
+
+def _short(value: Any, width: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _runs_root(user: list[str]) -> Path:
+    """Where `ckpt_path=last` looks: the experiment's runs if `experiment=` is given, else every run."""
+    cfg = compose_config([o for o in user if _override_key(o).startswith(("paths.", "experiment"))])
+    root = Path(cfg.paths.log_dir)
+    return root / cfg.name if any(_override_key(o) == "experiment" for o in user) else root
+
+
+def resume_config(args: list[str]) -> tuple[DictConfig, dict[str, Any], list[str]]:
+    """(config to resume with, provenance of the original run, the runtime overrides applied).
+
+    The checkpoint's own config is the source of truth. `args` are the command line's overrides: each
+    is composed against the run's original overrides, and any key it changes that is not a runtime key
+    is refused, listing the differences, before anything in the run directory is touched.
+    """
+    from litzoo.errors import LitzooError
+
+    ckpt_arg = next(a.split("=", 1)[1] for a in args if a.startswith("ckpt_path="))
+    user = [a for a in args if not a.startswith(("ckpt_path=", "hydra.", "-"))]
+    run_dir = find_run_dir(_runs_root(user) if ckpt_arg == "last" else ".", ckpt_arg)
+    ckpt_file = resolve_checkpoint(ckpt_arg if ckpt_arg != "last" else str(run_dir), run_dir)
+    state, _ = load_checkpoint(ckpt_file)
+    hparams = state.get("hyper_parameters", {})
+    name = hparams.get("config", {}).get("name")
+    original = [o for o in hparams.get("overrides") or ([f"experiment={name}"] if name else [])
+                if not _override_key(o).startswith(("ckpt_path", "hydra"))]
+    base, requested = _composed_flat(original, run_dir), _composed_flat(_merged(original, user), run_dir)
+    changed = sorted(k for k in base.keys() | requested.keys() if base.get(k, "<absent>") != requested.get(k, "<absent>"))
+    refused = [k for k in changed if not is_runtime_key(k)]
+    if refused:
+        shown = "; ".join(f"{k}: {_short(base.get(k, '<absent>'))} -> {_short(requested.get(k, '<absent>'))}"
+                          for k in refused[:8])
+        more = f" (and {len(refused) - 8} more)" if len(refused) > 8 else ""
+        raise LitzooError(
+            f"Cannot resume {run_dir} with {' '.join(user)}: it would change the run's {len(refused)} setting(s) "
+            f"{shown}{more}. A resume continues the same experiment: only the training length, data location, "
+            "devices and logging may change. Start a new run to change anything else. Nothing was written.")
+    cfg = stored_config(state, run_dir)
+    for key in changed:
+        if key in requested:
+            OmegaConf.update(cfg, key, requested[key], merge=False, force_add=True)
+        else:
+            parent, _, leaf = key.rpartition(".")
+            node = OmegaConf.select(cfg, parent) if parent else cfg
+            if isinstance(node, DictConfig) and leaf in node:
+                node.pop(leaf)
+    cfg.ckpt_path = str(Path(ckpt_file).resolve())
+    from litzoo.checks import validate_config
+
+    validate_config(cfg)
+    return cfg, {"overrides": original, "choices": hparams.get("choices", {})}, user

@@ -24,7 +24,6 @@ class Row:
     kind: str
     shape: str
     params: int
-    trainable: int
     keras_params: int | None = None
 
 
@@ -69,9 +68,8 @@ def summary_rows(net: nn.Module, style: str = "keras") -> list[Row]:
         net.train(was_training)
     rows = []
     for name, m in children:
-        total, trainable = count_params(m)
         keras = m.keras_params() if hasattr(m, "keras_params") else None
-        rows.append(Row(name, type(m).__name__, keras_shape(shapes.get(name, ()), style), total, trainable, keras))
+        rows.append(Row(name, type(m).__name__, keras_shape(shapes.get(name, ()), style), count_params(m)[0], keras))
     return rows
 
 

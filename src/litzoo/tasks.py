@@ -79,42 +79,46 @@ class _Task(pl.LightningModule):
             "scheduler": scheduler, "monitor": self.scheduler_monitor, "interval": self.scheduler_interval}}
 
 
+def classification_kind(units: int, activation: str | None, num_classes: int) -> str:
+    """'binary' (one sigmoid unit -> BCEWithLogits) or 'categorical' (N softmax units -> cross-entropy).
+
+    The output layer's activation was left to the loss by the builder (`net.output_activation`); a
+    linear output is taken as the logits of the same loss (DLwP 6.4's `Dense(1)` + binary_crossentropy).
+    """
+    if num_classes < 2:
+        raise ValueError(f"num_classes must be >= 2, got {num_classes}")
+    if units == 1 and activation in ("sigmoid", None) and num_classes == 2:
+        return "binary"
+    if units == num_classes and activation in ("softmax", None):
+        return "categorical"
+    raise ValueError(f"the model ends in {units} {activation or 'linear'} unit(s) but the data has {num_classes} "
+                     f"classes. Valid: 1 sigmoid unit for 2 classes (binary cross-entropy) or {num_classes} softmax "
+                     "units (cross-entropy); write the output layer as units: ${output_units:${data.num_classes}}, "
+                     "activation: ${output_activation:${data.num_classes}} to follow the data.")
+
+
 class ClassificationTask(_Task):
-    """Multiclass (softmax output -> CrossEntropy on logits) or binary (one sigmoid unit -> BCEWithLogits)."""
+    """Binary (one sigmoid unit -> BCEWithLogits) or multiclass (N softmax units -> CrossEntropy on logits)."""
 
     metric_name = "acc"
 
     def __init__(self, net: nn.Module, optimizer: OptimizerFactory, num_classes: int,
                  scheduler: SchedulerFactory | None = None, **kwargs: Any) -> None:
-        out_units = _output_units(net)
-        if num_classes < 2:
-            raise ValueError(f"num_classes must be >= 2, got {num_classes}")
-        # Keras' Dense(1, activation='sigmoid') + binary_crossentropy: one logit per sample.
-        self.binary = out_units == 1
-        if not self.binary and out_units != num_classes:
-            raise ValueError(f"the model outputs {out_units} units but the data has {num_classes} classes "
-                             "(use 1 unit for a binary sigmoid output)")
-        if self.binary and num_classes != 2:
-            raise ValueError(f"a single output unit is binary, but the data has {num_classes} classes")
+        self.kind = classification_kind(_output_units(net), getattr(net, "output_activation", None), num_classes)
         self.num_classes = num_classes
         super().__init__(net, optimizer, scheduler, **kwargs)
 
     def make_metric(self) -> torchmetrics.Metric:
-        if self.binary:
+        if self.kind == "binary":
             return torchmetrics.classification.BinaryAccuracy()
         return torchmetrics.classification.MulticlassAccuracy(num_classes=self.num_classes, average="micro")
 
     def loss_and_output(self, out: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         out = out.float()  # losses in fp32 under mixed precision
-        if self.binary:
+        if self.kind == "binary":  # Keras' Dense(1, activation='sigmoid') + binary_crossentropy: one logit each
             logits = out.squeeze(-1)
             return F.binary_cross_entropy_with_logits(logits, y.float()), logits.sigmoid()
         return F.cross_entropy(out, y), out.argmax(dim=-1)
-
-    def predict_step(self, batch: Any, batch_idx: int) -> Tensor:
-        x = batch[0] if isinstance(batch, (tuple, list)) else batch
-        out = self(x).float()
-        return out.squeeze(-1).sigmoid() if self.binary else out.softmax(dim=-1)
 
 
 class ScaledMAE(torchmetrics.MeanAbsoluteError):
@@ -173,10 +177,6 @@ class RegressionTask(_Task):
 
     def on_test_epoch_end(self) -> None:
         self._log_reference("test")
-
-    def predict_step(self, batch: Any, batch_idx: int) -> Tensor:
-        x = batch[0] if isinstance(batch, (tuple, list)) else batch
-        return self(x).float()
 
 
 def _output_units(net: nn.Module) -> int:

@@ -1,12 +1,14 @@
-"""`litzoo-train`: compose a run from configs, fit, test with the best checkpoint, write results.
+"""`litzoo-train`: compose a run from configs, fit, test with the best checkpoint, write the run record.
 
     litzoo-train experiment=mnist_convnet optimizer.lr=1e-3
     litzoo-train -m optimizer=adam,rmsprop seed=1,2
-    litzoo-train experiment=mnist_convnet ckpt_path=last trainer.max_epochs=10   # resume in place
+    litzoo-train ckpt_path=last trainer.max_epochs=10     # resume the newest run, with its own config
 """
 from __future__ import annotations
 
-import json
+import os
+import signal
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -19,8 +21,14 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import LearningRateMonitor
 
+from litzoo import record
+from litzoo.callbacks.guard import DivergenceGuard
+from litzoo.callbacks.history import History
 from litzoo.checkpoint import AtomicCheckpointIO
-from litzoo.config import CONF_DIR, compose_config, register_resolvers, resolve_checkpoint
+from litzoo.checks import ensure_writable, explain, validate_config
+from litzoo.config import CONF_DIR, register_resolvers, resolve_checkpoint, resume_config
+from litzoo.console import run_console
+from litzoo.errors import DivergedError, LitzooError
 from litzoo.summary import format_summary
 
 def resolve_precision(accelerator: str | None, precision: str | int | None) -> str | int:
@@ -52,19 +60,25 @@ def hparams_of(cfg: DictConfig) -> dict[str, Any]:
     return flat
 
 
-def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, pl.LightningModule, pl.Trainer]:
-    """DataModule, task module (network + optimizer/scheduler partials) and Trainer from the config."""
+def build(cfg: DictConfig, provenance: dict[str, Any] | None = None
+          ) -> tuple[pl.LightningDataModule, pl.LightningModule, pl.Trainer]:
+    """DataModule, task module (network + optimizer/scheduler partials) and Trainer from the config.
+
+    `provenance` ({'overrides', 'choices'}) goes into every checkpoint beside the config, so a resume can
+    tell which of its overrides change the run. The divergence guard and the history are always on: the
+    run record depends on them.
+    """
     datamodule = instantiate(cfg.data)
-    if cfg.get("augmentation"):
-        datamodule.augment = instantiate(cfg.augmentation)
     net = instantiate(cfg.model)
     scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None
     task = instantiate(cfg.task, net=net, optimizer=instantiate(cfg.optimizer), scheduler=scheduler)
     # stored in every checkpoint: the resolved config (provenance) and the unresolved one (rebuilds, where
     # `${paths.data_dir}` must still follow a new data location)
     task.save_hyperparameters({"config": OmegaConf.to_container(cfg, resolve=True),
-                               "config_unresolved": OmegaConf.to_container(cfg, resolve=False)})
+                               "config_unresolved": OmegaConf.to_container(cfg, resolve=False),
+                               **(provenance or {})})
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c and "_target_" in c]
+    callbacks += [DivergenceGuard(), History(cfg.paths.output_dir)]
     logger = instantiate(cfg.logger) if cfg.get("logger") else False
     if not logger:  # Lightning refuses a learning-rate monitor without a logger
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
@@ -74,69 +88,198 @@ def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, pl.LightningModule, 
     return datamodule, task, trainer
 
 
-def _overrides() -> list[str]:
-    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+def _provenance() -> dict[str, Any]:
+    """The Hydra task overrides and group choices of this job (empty outside Hydra)."""
+    if not HydraConfig.initialized():
+        return {"overrides": [], "choices": {}}
+    hc = HydraConfig.get()
+    choices = {k: v for k, v in hc.runtime.choices.items() if not k.startswith("hydra/") and v is not None}
+    return {"overrides": list(hc.overrides.task), "choices": dict(choices)}
 
 
-def train(cfg: DictConfig) -> dict[str, Any]:
-    """Fit, test with the best checkpoint, log hparams + final metrics; returns what results.json holds."""
-    start = time.perf_counter()
-    run_dir = Path(cfg.paths.output_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    ckpt = resolve_checkpoint(cfg.get("ckpt_path"), run_dir)
+def _is_rank_zero() -> bool:
+    from lightning_fabric.utilities.rank_zero import rank_zero_only
+
+    return getattr(rank_zero_only, "rank", 0) == 0
+
+
+def _fit_and_test(cfg: DictConfig, run: dict[str, Any], ckpt: Path | None) -> dict[str, Any]:
+    """Build, fit (resuming from `ckpt`), test the best checkpoint; fills `run` as it goes."""
+    run_dir = Path(run["run_dir"])
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    datamodule, task, trainer = build(cfg)
-    OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
+    datamodule, task, trainer = build(cfg, {"overrides": run["overrides"], "choices": run["choices"]})
+    run["precision"] = str(trainer.precision)
+    if _is_rank_zero() and not (run_dir / "config.yaml").exists():  # the original config is never overwritten
+        OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
     table = format_summary(task.net, title=cfg.name)
     print(table)
     writer = getattr(trainer.logger, "experiment", None)
     if hasattr(writer, "add_text"):
         writer.add_text("model/summary", "    " + table.replace("\n", "\n    "), trainer.global_step)
-
-    trainer.fit(task, datamodule=datamodule, ckpt_path=str(ckpt) if ckpt else None, weights_only=True)
-    fit_metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
+    history = next(c for c in trainer.callbacks if isinstance(c, History))
+    try:
+        trainer.fit(task, datamodule=datamodule, ckpt_path=str(ckpt) if ckpt else None, weights_only=True)
+    finally:
+        _collect(run, trainer, history, {})
     best = getattr(trainer.checkpoint_callback, "best_model_path", "") or None
-    test_metrics: dict[str, float] = {}
+    test: dict[str, float] = {}
     if cfg.get("test", True):
-        tested = trainer.test(task, datamodule=datamodule, ckpt_path="best" if best else None,
-                              weights_only=True, verbose=False)
-        test_metrics = {k: float(v) for k, v in tested[0].items()}
-    metrics = {**fit_metrics, **test_metrics}
-    best_score = getattr(trainer.checkpoint_callback, "best_model_score", None)
-    results = {
-        "name": cfg.name, "run_dir": str(run_dir), "metrics": metrics,
-        "best_checkpoint": best, "best_val_loss": float(best_score) if best_score is not None else None,
-        "overrides": _overrides(), "resumed_from": str(ckpt) if ckpt else None,
-        "epochs": trainer.current_epoch, "global_step": trainer.global_step,
-        "precision": str(trainer.precision), "wall_seconds": round(time.perf_counter() - start, 2),
-    }
+        tested = trainer.test(task, datamodule=datamodule, ckpt_path=best, weights_only=True, verbose=False)
+        test = {k: float(v) for k, v in tested[0].items()}
+    _collect(run, trainer, history, test)
     if trainer.logger:
-        hp_metrics = {f"hp/{k.replace('/', '_')}": v for k, v in metrics.items() if not k.endswith("_step")}
-        trainer.logger.log_hyperparams(hparams_of(cfg), metrics=hp_metrics)
+        hp = {f"hp/{k.replace('/', '_')}": v for k, v in run["metrics"].items() if k.startswith(("best/", "test/"))}
+        trainer.logger.log_hyperparams(hparams_of(cfg), metrics=hp)
         trainer.logger.finalize("success")
-    (run_dir / "results.json").write_text(json.dumps(results, indent=2))
-    _print_closing(results)
-    return results
+    return run
 
 
-def _print_closing(results: dict[str, Any]) -> None:
-    shown = {k: v for k, v in results["metrics"].items() if k.startswith(("test/", "val/"))}
-    print("\n" + " - ".join(f"{k}: {v:.4f}" for k, v in sorted(shown.items())))
-    print(f"Trained {results['epochs']} epochs in {results['wall_seconds']:.1f}s ({results['precision']}).")
-    print(f"Best checkpoint: {results['best_checkpoint']}")
-    print(f"Run directory:   {results['run_dir']}  (results.json, config.yaml, checkpoints/, TensorBoard events)")
-    print(f"Compare runs:    tensorboard --logdir {Path(results['run_dir']).parent}")
+def _collect(run: dict[str, Any], trainer: pl.Trainer, history: History, test: dict[str, float]) -> None:
+    """What the trainer and the history know now, into the record (called after fit, and after test)."""
+    best = getattr(trainer.checkpoint_callback, "best_model_path", "") or None
+    row = record.best_row(history.rows)
+    run.update(best_checkpoint=best, best_epoch=row["epoch"] if row else None, epochs=len(history.rows),
+               global_step=trainer.global_step, metrics=record.labelled_metrics(history.rows, test))
+
+
+def train(cfg: DictConfig, provenance: dict[str, Any] | None = None,
+          resume_overrides: list[str] | None = None) -> dict[str, Any]:
+    """Fit, test with the best checkpoint, write results.json; returns it. Raises after recording a failure.
+
+    `provenance` ({'overrides', 'choices'}) defaults to this Hydra job's; `resume_overrides` are the
+    runtime overrides of a resume (recorded in results.json's `resumes`).
+    """
+    start = time.perf_counter()
+    run_dir = Path(cfg.paths.output_dir)
+    try:
+        validate_config(cfg)  # bad values fail here, before training
+    except LitzooError as err:  # Hydra already made the folder: leave a record, never over an existing one
+        if run_dir.is_dir() and record.read_results(run_dir) is None and _is_rank_zero():
+            record.write_results(run_dir, {"status": "failed", "error": str(err), "name": cfg.get("name"),
+                                           "run_dir": str(run_dir.resolve()), "finished": record.now()})
+        raise
+    ckpt = resolve_checkpoint(cfg.get("ckpt_path"), run_dir)
+    run = _new_record(cfg, run_dir, provenance or _provenance(), ckpt, resume_overrides)
+    rank_zero = _is_rank_zero()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with run_console(run_dir, verbose=bool(cfg.get("verbose", False))):
+        try:
+            if rank_zero:
+                record.write_results(run_dir, run)
+            _fit_and_test(cfg, run, ckpt)
+            run["status"] = "ok"
+        except (KeyboardInterrupt, SystemExit) as err:  # Lightning turns Ctrl-C into SystemExit(1)
+            run.update(status="interrupted", error="interrupted by the user (Ctrl-C)")
+            signal.signal(signal.SIGINT, signal.default_int_handler)  # Lightning left SIGINT ignored
+            raise KeyboardInterrupt from err
+        except Exception as err:
+            run.update(status="diverged" if isinstance(err, DivergedError) else "failed", error=explain(err))
+            _report(err, bool(cfg.get("verbose")))
+            raise
+        finally:
+            run.update(finished=record.now(), wall_seconds=round(time.perf_counter() - start, 2))
+            if rank_zero:
+                record.write_results(run_dir, run)
+        if rank_zero:
+            _print_closing(run, Path(cfg.paths.log_dir) / cfg.name)
+    return run
+
+
+def _new_record(cfg: DictConfig, run_dir: Path, prov: dict[str, Any], ckpt: Path | None,
+                resume_overrides: list[str] | None) -> dict[str, Any]:
+    """The record at the start of a run (status `running`); a resume keeps `started` and the `resumes`."""
+    previous = record.read_results(run_dir) or {}
+    resumes = previous.get("resumes", [])
+    if ckpt is not None:
+        resumes.append({"time": record.now(), "checkpoint": str(ckpt), "overrides": list(resume_overrides or [])})
+    return {"status": "running", "error": None, "name": cfg.name, "run_dir": str(run_dir.resolve()),
+            "overrides": prov["overrides"], "choices": prov["choices"], "seed": cfg.seed,
+            "best_epoch": None, "best_checkpoint": None, "metrics": {}, "epochs": 0, "global_step": 0,
+            "precision": None, "wall_seconds": None, "started": previous.get("started", record.now()),
+            "finished": None, "resumes": resumes}
+
+
+def _report(err: BaseException, verbose: bool) -> None:
+    """Print the failure's paragraph once (inside the run's console, so train.log keeps it)."""
+    if not (verbose or os.environ.get("HYDRA_FULL_ERROR") == "1"):
+        print(f"\nError: {explain(err)}", file=sys.stderr)
+        err.litzoo_reported = True  # type: ignore[attr-defined]
+
+
+def _print_closing(run: dict[str, Any], log_root: Path) -> None:
+    """The end summary: best epoch, test of the checkpoint tested, last epoch only when labelled as such."""
+    m = run["metrics"]
+    best = " - ".join(f"{k.split('/', 1)[1]}: {v:.4f}" for k, v in m.items() if k.startswith("best/val_"))
+    test = " - ".join(f"{k.split('/', 1)[1]}: {v:.4f}" for k, v in m.items() if k.startswith("test/"))
+    last = " - ".join(f"{k.split('/', 1)[1]}: {v:.4f}" for k, v in m.items()
+                      if k.startswith("last/") and k != "last/epoch")
+    print()
+    if run["best_epoch"] is not None:
+        print(f"Best epoch {run['best_epoch']}/{run['epochs']}:  {best}")
+    if test:
+        print(f"Test (best checkpoint): {test}")
+    if last and m.get("last/epoch") != run["best_epoch"]:
+        print(f"Last epoch {m['last/epoch']}:  {last}")
+    print(f"Trained {run['epochs']} epochs in {run['wall_seconds']:.1f}s ({run['precision']}).")
+    print(f"Run directory:   {run['run_dir']}  (results.json, history.csv, train.log, checkpoints/)")
+    print(f"Compare runs:    tensorboard --logdir {log_root}   (this experiment's runs and sweeps)")
+
+
+def _cli_run(fn: Any, verbose: bool) -> Any:
+    """Run `fn`; a failure prints one paragraph (the traceback with verbose=true or HYDRA_FULL_ERROR=1)."""
+    try:
+        return fn()
+    except KeyboardInterrupt:
+        print("\nInterrupted: the run is recorded as `interrupted`; resume it with ckpt_path=<run dir>.",
+              file=sys.stderr)
+        sys.exit(130)
+    except Exception as err:
+        if verbose or os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        if not getattr(err, "litzoo_reported", False):
+            print(f"\nError: {explain(err)}", file=sys.stderr)
+        sys.exit(3 if isinstance(err, DivergedError) else 1)
 
 
 def _hydra_entry(cfg: DictConfig) -> float | None:
-    results = train(cfg)
-    return results["best_val_loss"]  # the objective a sweeper minimises
+    from hydra.types import RunMode
+
+    if HydraConfig.get().mode == RunMode.MULTIRUN:
+        from litzoo.sweep import run_job
+
+        return run_job(cfg, train)
+    results = _cli_run(lambda: train(cfg), bool(cfg.get("verbose")))
+    return results["metrics"].get("best/val_loss")  # the objective a sweeper minimises
 
 
 def main() -> None:
-    """Console script `litzoo-train`: a Hydra app over conf/train.yaml."""
+    """Console script `litzoo-train`: a Hydra app over conf/train.yaml; `ckpt_path=` resumes with the
+    checkpoint's own config (only runtime keys may be overridden), without Hydra rewriting the run."""
     register_resolvers()
+    args = sys.argv[1:]
+    multirun = any(a in ("-m", "--multirun") for a in args)
+    if any(a.startswith("ckpt_path=") and a != "ckpt_path=null" for a in args) and not multirun:
+        verbose = "verbose=true" in args
+        cfg, provenance, applied = _cli_run(lambda: resume_config(args), verbose)
+        _cli_run(lambda: train(cfg, provenance, applied), verbose or bool(cfg.get("verbose")))
+        return
+    _cli_run(lambda: _check_log_root(args), "verbose=true" in args)
     hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")(_hydra_entry)()
+
+
+def _check_log_root(args: list[str]) -> None:
+    """Refuse an unwritable paths.log_dir in one paragraph, before Hydra creates the run folder in it."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from litzoo.config import compose_config
+
+    try:  # plain key=value / group=option overrides only; anything else is Hydra's to report
+        cfg = compose_config([a for a in args if "=" in a and not a.startswith(("-", "hydra"))])
+        log_dir = cfg.paths.log_dir
+    except (HydraException, OmegaConfBaseException, ValueError):
+        return
+    ensure_writable(log_dir)
 
 
 if __name__ == "__main__":

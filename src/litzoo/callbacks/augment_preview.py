@@ -7,7 +7,7 @@ import pytorch_lightning as pl
 from pytorch_lightning.callbacks import Callback
 from torchvision.utils import make_grid
 
-from litzoo.callbacks.visualize import _normalise
+from litzoo.visual.draw import min_max
 
 
 class AugmentationPreview(Callback):
@@ -27,5 +27,5 @@ class AugmentationPreview(Callback):
         if not hasattr(writer, "add_image") or batch[0].dim() != 4:
             return
         images = batch[0][: self.max_images].detach().float().cpu()
-        writer.add_image("augmentation/train_batch", make_grid(_normalise(images), nrow=8, padding=2), trainer.global_step)
+        writer.add_image("augmentation/train_batch", make_grid(min_max(images), nrow=8, padding=2), trainer.global_step)
         self.logged = True

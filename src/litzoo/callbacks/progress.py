@@ -1,45 +1,193 @@
-"""A Keras-like progress display: Lightning's bar during the epoch, then one Keras line per epoch."""
+"""Keras' progress display (`Model.fit(verbose=1)`): one live line per epoch that ends as the epoch's record.
+
+    Epoch 3/30  12/18 ━━━━━━━━━━━━━━━━━━━━ 0s 41ms/step - acc: 0.9700 - loss: 0.0900
+    Epoch 3/30  18/18 ━━━━━━━━━━━━━━━━━━━━ 1s 41ms/step - acc: 0.9700 - loss: 0.0900 - val_acc: ... - val_loss: ...
+
+In a terminal the first line is redrawn in place (at most every `refresh_s`, cut to the width, never
+wrapped) and becomes the second after validation (in a narrow terminal the bar gives way, then the `val_`
+metrics go on a second line rather than being cut; train.log keeps the whole line). Piped output (CI, nohup, a file) has no redraws: the
+epoch line, plus a progress line every `log_every_s` in long epochs. Being a Lightning `ProgressBar`, it
+replaces Lightning's TQDM bar.
+"""
 from __future__ import annotations
 
+import shutil
+import sys
 import time
+from collections.abc import Mapping
+from typing import Any
 
 import pytorch_lightning as pl
-from pytorch_lightning.callbacks import TQDMProgressBar
-from pytorch_lightning.callbacks.progress.tqdm_progress import Tqdm
+from pytorch_lightning.callbacks.progress import ProgressBar
+
+from litzoo import console
+
+BAR_WIDTH = 20  # Keras' Progbar
+_DONE, _TODO, _RESET = "\x1b[32m", "\x1b[2m", "\x1b[0m"
 
 
-def keras_line(epoch: int, max_epochs: int, seconds: float, metrics: dict[str, float]) -> str:
-    """`Epoch 2/5 - 3.1s - loss: 0.1234 - acc: 0.9612 - val_loss: ...` (Keras' `fit` verbose=1 epoch line)."""
-    parts = [f"Epoch {epoch}/{max_epochs}", f"{seconds:.1f}s"]
+def format_duration(seconds: float) -> str:
+    """Keras Progbar's ETA / elapsed time: `7s`, `1:05`, `1:02:03`."""
+    s = int(seconds)
+    if s >= 3600:
+        return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+    return f"{s // 60}:{s % 60:02d}" if s >= 60 else f"{s}s"
+
+
+def format_step_time(seconds: float) -> str:
+    """Keras Progbar's time per step: `2s/step`, `41ms/step`, `850us/step`."""
+    if seconds >= 1:
+        return f"{seconds:.0f}s/step"
+    return f"{seconds * 1e3:.0f}ms/step" if seconds >= 1e-3 else f"{seconds * 1e6:.0f}us/step"
+
+
+def format_metrics(metrics: Mapping[str, float]) -> str:
+    """` - acc: 0.9700 - loss: 0.0900` (Keras: 4 decimals, scientific below 1e-3)."""
+    return "".join(f" - {k}: {v:.4f}" if abs(v) >= 1e-3 or v == 0 else f" - {k}: {v:.4e}"
+                   for k, v in metrics.items())
+
+
+def keras_line(label: str, step: int, total: int | float, seconds: float, step_seconds: float,
+               metrics: Mapping[str, float], width: int | None = None, color: bool = False) -> str:
+    """One Keras Progbar line; with a `width` the bar shrinks, then goes, then the line is cut (`…`) to fit."""
+    known = total not in (0, float("inf"))
+    count = f"{step:{len(str(int(total)))}d}/{int(total)}" if known else str(step)
+    head = f"{label}  {count} "
+    tail = f"{format_duration(seconds)} {format_step_time(step_seconds)}{format_metrics(metrics)}"
+    bar = BAR_WIDTH if width is None else min(BAR_WIDTH, width - 2 - len(head) - len(tail))
+    if not known or bar < 5:
+        return fit([(head + tail, "")], width)
+    done = min(bar, bar * step // int(total))
+    # uncoloured, the part still to go is drawn thinner, so a piped progress line still shows how far it is
+    return fit([(head, ""), ("━" * done, _DONE), (("━" if color else "─") * (bar - done), _TODO),
+                (" " + tail, "")], width, color)
+
+
+def epoch_lines(label: str, step: int, total: int | float, seconds: float, step_seconds: float,
+                metrics: Mapping[str, float], width: int) -> list[str]:
+    """The finished epoch on a terminal: one line if it fits (the bar gives way first), else the `val_` metrics
+    on a second, indented line rather than cut off; each line cut to `width` if still too long."""
+    line = keras_line(label, step, total, seconds, step_seconds, metrics, width, color=True)
+    val = {k: v for k, v in metrics.items() if k.startswith("val_")}
+    if not line.endswith("…") or not val:
+        return [line]
+    train = {k: v for k, v in metrics.items() if k not in val}
+    indent = " " * (len(label) + 2)
+    return [keras_line(label, step, total, seconds, step_seconds, train, width, color=True),
+            fit([(indent + format_metrics(val).removeprefix(" - "), "")], width)]
+
+
+def fit(segments: list[tuple[str, str]], width: int | None, color: bool = False) -> str:
+    """Join (text, ANSI style) segments, cut to `width` - 1 visible characters (terminals wrap on the last one)."""
+    room = sys.maxsize if width is None else max(width - 1, 1)
+    cut = sum(len(text) for text, _ in segments) > room
+    room -= cut
+    parts = []
+    for text, style in segments:
+        text, room = text[:room], room - len(text[:room])
+        if text:
+            parts.append(f"{style}{text}{_RESET}" if color and style else text)
+    return "".join(parts) + ("…" if cut else "")
+
+
+def epoch_metrics(callback_metrics: Mapping[str, Any]) -> dict[str, float]:
+    """Lightning's `train/acc`, `val/loss` under Keras' names `acc`, `val_loss`: train first, then val, sorted."""
+    out = {}
     for split, prefix in (("train", ""), ("val", "val_")):
-        for key, value in sorted(metrics.items()):
-            # `train/loss` is the epoch mean; its `_step`/`_epoch` twins would repeat it
-            if key.startswith(f"{split}/") and not key.endswith(("_step", "_epoch")):
-                parts.append(f"{prefix}{key.split('/', 1)[1]}: {value:.4f}")
-    return " - ".join(parts)
+        # `train/loss_step` is one batch's loss: the epoch line shows the epoch mean `train/loss`
+        keys = sorted(k for k in callback_metrics if k.startswith(f"{split}/") and not k.endswith("_step"))
+        out.update({prefix + k.split("/", 1)[1]: float(callback_metrics[k]) for k in keys})
+    return out
 
 
-class KerasProgressBar(TQDMProgressBar):
-    """Lightning's TQDM bar (metrics shown live) plus a permanent Keras-style line per epoch."""
+def running_metrics(pl_module: pl.LightningModule, split: str) -> dict[str, float]:
+    """The epoch's running means so far (Keras shows them live), from the task's accumulators (`litzoo.tasks`)."""
+    metrics, name = getattr(pl_module, "metrics", {}), getattr(pl_module, "metric_name", "")
+    accumulators = {name: f"{split}_metric", "loss": f"{split}_loss"}
+    # compute() + float() sync the device: called only when the line is redrawn, not every step
+    return {k: float(metrics[key].compute()) for k, key in sorted(accumulators.items())
+            if key in metrics and metrics[key].update_count}
 
-    def __init__(self, refresh_rate: int = 20) -> None:
-        super().__init__(refresh_rate=refresh_rate, leave=False)
-        self._epoch_start = time.perf_counter()
+
+class KerasProgressBar(ProgressBar):
+    """Keras' `fit(verbose=1)` display: a live line per epoch, kept as the epoch's line with val metrics and time."""
+
+    def __init__(self, refresh_s: float = 0.15, log_every_s: float = 30.0) -> None:
+        super().__init__()
+        self.refresh_s, self.log_every_s = refresh_s, log_every_s
+        self._enabled = self._interactive = True
+        self._start = self._last_step = self._last_shown = 0.0
+        self._steps = 0
+
+    def disable(self) -> None:
+        self._enabled = False
+
+    def enable(self) -> None:
+        self._enabled = True
+
+    def print(self, *args: Any, **kwargs: Any) -> None:
+        console.clear_live()
+        print(*args, **kwargs)
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        super().on_train_epoch_start(trainer, pl_module)
-        self._epoch_start = time.perf_counter()
+        self._restart()
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any,
+                           batch: Any, batch_idx: int) -> None:
+        self._tick(self._epoch_label(trainer), batch_idx + 1, self.total_train_batches, pl_module, "train")
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        super().on_train_epoch_end(trainer, pl_module)
-        metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
-        line = keras_line(trainer.current_epoch + 1, trainer.max_epochs, time.perf_counter() - self._epoch_start, metrics)
-        self._log_line(trainer, line)
+        """Runs after validation: the permanent epoch line with val metrics and the whole epoch's time."""
+        if not self._enabled:
+            return
+        args = (self._epoch_label(trainer), self._steps, self.total_train_batches, time.perf_counter() - self._start,
+                (self._last_step - self._start) / max(self._steps, 1), epoch_metrics(trainer.callback_metrics))
+        full = keras_line(*args)
+        if self._interactive:
+            shown = epoch_lines(*args, width=shutil.get_terminal_size().columns)
+            console.write_line("\n".join(shown), full)
+        else:
+            console.write_line(full)
 
-    def init_validation_tqdm(self) -> Tqdm:
-        return Tqdm(disable=True)  # Keras shows no validation bar: the epoch line carries val_ metrics
+    def on_test_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._restart()
+
+    def on_test_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
+                          batch_idx: int, dataloader_idx: int = 0) -> None:
+        # Keras' evaluate() line, live only: the end summary reports the test metrics
+        self._tick("Test", batch_idx + 1, trainer.num_test_batches[dataloader_idx], pl_module, "test")
+
+    def on_test_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        console.clear_live()
+
+    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
+        console.end_live()  # keep how far the epoch got, above the error
 
     @staticmethod
-    def _log_line(trainer: pl.Trainer, line: str) -> None:
-        if trainer.is_global_zero:
-            Tqdm.write(line)  # clears the live bar first, so the line is not glued to it
+    def _epoch_label(trainer: pl.Trainer) -> str:
+        epochs = trainer.max_epochs
+        return f"Epoch {trainer.current_epoch + 1}" + (f"/{epochs}" if epochs and epochs > 0 else "")
+
+    def _restart(self) -> None:
+        self._start = self._last_step = self._last_shown = time.perf_counter()
+        self._steps = 0
+        self._interactive = console.is_interactive()  # once per epoch: a system call
+
+    def _tick(self, label: str, step: int, total: int | float, pl_module: pl.LightningModule, split: str) -> None:
+        """Count a step; redraw the live line (terminal) or print a progress line (piped) when it is due."""
+        now = self._last_step = time.perf_counter()
+        self._steps = step
+        interactive = self._interactive
+        due = now - self._last_shown >= (self.refresh_s if interactive else self.log_every_s)
+        # a terminal also shows an epoch's last step: that line stays up while validation runs
+        if not self._enabled or not (due or (interactive and step == total)):
+            return
+        self._last_shown = now
+        step_seconds = (now - self._start) / step
+        eta = step_seconds * (total - step) if total != float("inf") else now - self._start
+        metrics = running_metrics(pl_module, split)
+        if interactive:
+            width = shutil.get_terminal_size().columns
+            console.draw_live(keras_line(label, step, total, eta, step_seconds, metrics, width, color=True))
+        else:
+            console.write_line(keras_line(label, step, total, eta, step_seconds, metrics))

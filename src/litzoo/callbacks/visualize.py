@@ -1,73 +1,153 @@
-"""TensorBoard images of what a convnet learned (DLwP 5.4): first-layer filters and feature maps.
+"""What the model learned, in TensorBoard while it trains (DLwP 5.4), with the functions of `litzoo-visualize`.
 
-Every `every_n_epochs`, after validation: the first conv layer's kernels as a grid, and for one fixed
-validation image the output of every conv layer, one tile per channel. Cost: one forward pass of a
-single image; models without conv layers are skipped.
+Every `every_n_epochs`, after validation: `activations/<layer>` of the first fixed image and
+`confusion_matrix/val`, counted from the predictions validation makes anyway (a forward hook, no extra
+pass). They cost 20-40 ms on 2 CPU cores, ~10% of a digits epoch, so the callback skips an epoch's pictures
+while their running total exceeds `max_overhead` (5%) of the training time; on larger data every epoch
+gets them. After the test: `confusion_matrix` (test split). Once at the end of fit: `filters/<layer>` (of
+the layers training changes), `gradcam/val_<i>`, `mistakes` (from the last validation epoch's own
+predictions), and for text models `text_heatmap/<i>` and the embedding projector; these and the final
+activations are also written as PNG files into the run's `visualizations/`. Each part applies only where
+it can: conv layers for activations, filters and Grad-CAM; a classifier for the rest.
 """
 from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
 
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Callback
-from torch import Tensor, nn
-from torchvision.utils import make_grid
+from torch import Tensor
+from torch.utils.hooks import RemovableHandle
 
-
-def _normalise(t: Tensor) -> Tensor:
-    """Each tile to [0, 1] on its own (min-max), so weak channels stay visible."""
-    flat = t.flatten(1)
-    lo, hi = flat.min(1, keepdim=True).values, flat.max(1, keepdim=True).values
-    return ((flat - lo) / (hi - lo).clamp_min(1e-8)).view_as(t)
-
-
-def filter_grid(weight: Tensor, max_filters: int = 64) -> Tensor:
-    """Kernels (out, in, kh, kw) -> image grid; RGB when in == 3, else the first input channel in grey."""
-    w = weight.detach().float().cpu()[:max_filters]
-    w = w if w.shape[1] == 3 else w[:, :1]
-    return make_grid(_normalise(w), nrow=8, padding=1, pad_value=1.0, scale_each=False)
-
-
-def feature_map_grid(fmap: Tensor, max_channels: int = 64) -> Tensor:
-    """One image's feature maps (C, H, W) -> grid of C grey tiles."""
-    maps = fmap.detach().float().cpu()[:max_channels].unsqueeze(1)
-    return make_grid(_normalise(maps), nrow=8, padding=1, pad_value=1.0)
-
-
-def conv_layers(net: nn.Module) -> list[tuple[str, nn.Conv2d]]:
-    return [(name, m) for name, m in net.named_modules() if isinstance(m, nn.Conv2d)]
+from litzoo.visual.compute import confusion_counts
+from litzoo.visual.inputs import Mistakes
+from litzoo.visual.layers import probabilities, trainable_conv_layers
+from litzoo.visual.report import (Publisher, Settings, Subject, default_filter_layers, write_activations, write_all,
+                                  write_confusion, write_mistakes)
 
 
 class ConvVisualizer(Callback):
-    """Logs filters and per-layer activations of a fixed validation image to TensorBoard."""
+    """DLwP 5.4's pictures over training; every part can be switched off (see conf/callbacks/default.yaml)."""
 
-    def __init__(self, every_n_epochs: int = 1, max_channels: int = 64) -> None:
-        self.every_n_epochs, self.max_channels = every_n_epochs, max_channels
-        self.image: Tensor | None = None
+    def __init__(self, every_n_epochs: int = 1, images: int = 2, activations: bool = True,
+                 confusion_matrix: bool = True, filters: int = 16, steps: int = 40, step: float = 10.0,
+                 gradcam: bool = True, mistakes: int = 16, text: bool = True, max_channels: int = 32,
+                 max_overhead: float | None = 0.05) -> None:
+        if every_n_epochs < 1:
+            raise ValueError(f"every_n_epochs must be >= 1, got {every_n_epochs}")
+        self.every_n_epochs, self.images, self.max_overhead = every_n_epochs, images, max_overhead
+        self.activations, self.confusion_matrix, self.max_channels = activations, confusion_matrix, max_channels
+        self.settings = Settings(activations=False, max_channels=max_channels, filters=filters, steps=steps, step=step,
+                                 gradcam=gradcam, text=text, mistakes=mistakes, confusion_split=None)
+        self.batch: tuple[Tensor, Tensor] | None = None
+        self.counts: Tensor | None = None
+        self.mistakes = self.val_mistakes = Mistakes(0)
+        self.handle: RemovableHandle | None = None
+        self.last_out: Tensor | None = None
+        self.subject: Subject | None = None
+        self.drawing = False
+        self.started, self.spent = time.perf_counter(), 0.0  # seconds of training, of it in per-epoch pictures
 
-    def on_validation_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: object,
+    def _subject(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> Subject:
+        if self.subject is None or self.subject.net is not pl_module.net:
+            self.subject = Subject(pl_module.net, trainer.datamodule, getattr(pl_module, "num_classes", None))
+        return self.subject
+
+    def _publisher(self, trainer: pl.Trainer, folder: bool, tensorboard: bool = True) -> Publisher:
+        writer = getattr(trainer.logger, "experiment", None) if tensorboard else None
+        path = Path(trainer.default_root_dir) / "visualizations" if folder and trainer.is_global_zero else None
+        return Publisher(path, writer if hasattr(writer, "add_image") else None, trainer.global_step)
+
+    # -- the predictions validation and test make anyway, seen through a forward hook (no extra pass)
+    def _start_counting(self, pl_module: pl.LightningModule, mistakes: int = 0) -> None:
+        self.counts, self.mistakes = None, Mistakes(mistakes)
+        if getattr(pl_module, "num_classes", None) and self.handle is None:
+            self.handle = pl_module.net.register_forward_hook(lambda _m, _i, out: setattr(self, "last_out", out))
+
+    def _count(self, pl_module: pl.LightningModule, batch: Any) -> None:
+        if self.handle is None or self.last_out is None:
+            return
+        probs = probabilities(self.last_out.detach())
+        counts = confusion_counts(batch[1], probs.argmax(1), pl_module.num_classes)
+        self.counts = counts if self.counts is None else self.counts + counts
+        if batch[0].dim() == 4:
+            self.mistakes.update(batch[0], batch[1], probs)
+        self.last_out = None
+
+    def _stop_counting(self) -> Tensor | None:
+        if self.handle is not None:
+            self.handle.remove()
+        self.handle, self.last_out = None, None
+        return self.counts
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.started, self.spent = time.perf_counter(), 0.0
+
+    def _due(self, trainer: pl.Trainer) -> bool:
+        if trainer.sanity_checking or (trainer.current_epoch + 1) % self.every_n_epochs:
+            return False
+        training = time.perf_counter() - self.started - self.spent
+        return not self.max_overhead or self.spent <= self.max_overhead * training
+
+    def on_validation_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.drawing = self._due(trainer)
+        if (self.confusion_matrix and self.drawing) or self.settings.mistakes:
+            self._start_counting(pl_module, self.settings.mistakes)  # mistakes: the last epoch's are drawn at the end
+
+    def on_validation_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any,
                                   batch_idx: int, dataloader_idx: int = 0) -> None:
-        if self.image is None and batch_idx == 0 and isinstance(batch, (tuple, list)) and batch[0].dim() == 4:
-            self.image = batch[0][:1].detach().clone()
+        if self.batch is None and batch_idx == 0 and not trainer.sanity_checking:
+            self.batch = (batch[0][: self.images].detach().clone(), batch[1][: self.images].detach().clone())
+
+    def on_validation_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
+                                batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._count(pl_module, batch)
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        writer = getattr(trainer.logger, "experiment", None)
-        if trainer.sanity_checking or self.image is None or not hasattr(writer, "add_image"):
+        counts = self._stop_counting()
+        self.val_mistakes = self.mistakes
+        subject, publish = self._subject(trainer, pl_module), self._publisher(trainer, folder=False)
+        if not self.drawing or publish.writer is None:
             return
-        if trainer.current_epoch % self.every_n_epochs:
+        start = time.perf_counter()
+        if self.activations and self.batch is not None:
+            write_activations(subject, self.batch[0][:1], publish, self.max_channels)
+        if counts is not None and self.confusion_matrix:
+            write_confusion(subject, counts, publish, "confusion_matrix/val", "validation")
+        self.spent += time.perf_counter() - start
+
+    def on_test_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.confusion_matrix:
+            self._start_counting(pl_module)
+
+    def on_test_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
+                          batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._count(pl_module, batch)
+
+    def on_test_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        counts = self._stop_counting()
+        if counts is not None:
+            write_confusion(self._subject(trainer, pl_module), counts, self._publisher(trainer, folder=True),
+                            "confusion_matrix", "test")
+
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Filter patterns, Grad-CAM, mistakes and text pictures of the final model, once."""
+        if self.batch is None or trainer.interrupted or not trainer.is_global_zero:
             return
-        layers = conv_layers(pl_module)
-        if not layers:
-            return
-        step = trainer.global_step
-        writer.add_image("filters/" + layers[0][0], filter_grid(layers[0][1].weight, self.max_channels), step)
-        maps: dict[str, Tensor] = {}
-        hooks = [m.register_forward_hook(lambda _m, _i, out, n=name: maps.__setitem__(n, out)) for name, m in layers]
-        try:
-            with torch.no_grad():
-                pl_module(self.image.to(pl_module.device))
-        finally:
-            for h in hooks:
-                h.remove()
-        writer.add_image("input/validation_image", _normalise(self.image[0].float().cpu()), step)
-        for name, out in maps.items():
-            writer.add_image(f"activations/{name}", feature_map_grid(out[0], self.max_channels), step)
+        subject = self._subject(trainer, pl_module)
+        # a frozen base's filter patterns are its pretrained ones, the same after any training: litzoo-visualize draws those
+        layers = [n for n in default_filter_layers(list(subject.layers)) if n in trainable_conv_layers(pl_module.net)]
+        settings = replace(self.settings, filter_layers=layers, filters=self.settings.filters if layers else 0,
+                           mistakes=0)
+        x, y = (t.to(pl_module.device) for t in self.batch)
+        if self.activations:  # TensorBoard has these from the last epoch already: PNG files only
+            write_activations(subject, x, self._publisher(trainer, folder=True, tensorboard=False), self.max_channels)
+        publish = self._publisher(trainer, folder=True)
+        with torch.inference_mode(False):
+            write_all(subject, publish, x, y, settings)
+        if self.settings.mistakes and self.val_mistakes.x is not None:
+            write_mistakes(subject, self.val_mistakes, publish, "validation")

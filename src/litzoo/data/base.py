@@ -1,32 +1,52 @@
-"""In-memory datasets served a whole batch at a time, with Keras' `validation_split` semantics.
+"""In-memory datasets served a whole batch at a time: the one data contract of every litzoo source.
 
-A dataset that fits in memory is held as tensors; each step indexes one batch (no per-sample
-`__getitem__`, no collate, no PIL). The shuffle order of epoch `e` depends only on `(seed, e)`, so a
-run resumed from a checkpoint sees exactly the batches an uninterrupted run would have seen.
+A dataset that fits in memory is held as tensors (on the GPU when training there); each step indexes one
+batch (no per-sample `__getitem__`, no collate, no PIL). `InMemoryDataModule` owns the batch pipeline
+once: to device -> to float -> augment (training batches only) -> preprocess. The shuffle order of
+epoch `e` depends only on `(seed, e)`, so a run resumed from a checkpoint sees exactly the batches an
+uninterrupted run would have seen; under DDP every rank takes a disjoint slice of that same order.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.utilities import rank_zero_only
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from litzoo.errors import LitzooError
 
-class DatasetNotFoundError(FileNotFoundError):
+
+class DatasetNotFoundError(LitzooError, FileNotFoundError):
     """A dataset's files are missing: the message names the files, the folder and how to get them."""
 
 
-class CorruptFileError(ValueError):
-    """A data file exists but cannot be parsed: the message names the file."""
+class CorruptFileError(LitzooError, ValueError):
+    """A data file exists but cannot be parsed: the message names the file (and line)."""
 
 
 def missing_files_message(name: str, folder: Path, files: Sequence[str], how: str) -> str:
     listing = "\n".join(f"  {folder / f}" for f in files)
     return (f"{name} not found. Expected these files:\n{listing}\n{how}\n"
             "Set paths.data_dir=<folder> (or the LITZOO_DATA environment variable) to point at another data folder.")
+
+
+def announce(message: str) -> None:
+    """Print a data fact once per run (rank zero only under DDP)."""
+    if rank_zero_only.rank == 0:
+        print(message, flush=True)
+
+
+def move(t: Tensor, device: torch.device, moved: dict[int, Tensor]) -> Tensor:
+    """`t` on `device`, copied once even when several splits share it (test = validation, one series table)."""
+    if id(t) not in moved:
+        moved[id(t)] = t.to(device)
+    return moved[id(t)]
 
 
 class TensorBatches(Dataset):
@@ -37,6 +57,13 @@ class TensorBatches(Dataset):
             raise ValueError(f"tensors differ in length: {[len(t) for t in tensors]}")
         self.tensors = tensors
 
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        return tuple(self.tensors[0].shape[1:])
+
+    def to(self, device: torch.device, moved: dict[int, Tensor]) -> TensorBatches:
+        return TensorBatches(*(move(t, device, moved) for t in self.tensors))
+
     def __len__(self) -> int:
         return len(self.tensors[0])
 
@@ -44,37 +71,55 @@ class TensorBatches(Dataset):
         return tuple(t[index] for t in self.tensors)
 
 
-class EpochBatchSampler(Sampler[Tensor]):
-    """Yields index tensors, one per batch; the permutation of epoch e is seeded by (seed, e)."""
+def _world() -> tuple[int, int]:
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_world_size(), torch.distributed.get_rank()
+    return 1, 0
 
-    def __init__(self, n: int, batch_size: int, shuffle: bool, seed: int, drop_last: bool = False) -> None:
+
+class EpochBatchSampler(Sampler[Tensor]):
+    """Index tensors, one per batch, of this rank's share of the epoch's order.
+
+    The order of epoch e is a permutation seeded by (seed, e); `per_epoch=False` keeps the epoch-0 order
+    every epoch (evaluation splits: shuffled once, so a few batches are representative); `shuffle=False`
+    is file order. With `num_replicas` R > 1 (default: torch.distributed's world, when initialised) the
+    order is padded with its own start to a multiple of R and rank r takes positions r, r + R, ..., as
+    torch's DistributedSampler does: the ranks' slices are disjoint and every rank has as many batches.
+    """
+
+    def __init__(self, n: int, batch_size: int, shuffle: bool, seed: int, drop_last: bool = False,
+                 per_epoch: bool = True, num_replicas: int | None = None, rank: int | None = None) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        world = _world()
+        self.num_replicas = world[0] if num_replicas is None else num_replicas
+        self.rank = world[1] if rank is None else rank
+        if not 0 <= self.rank < self.num_replicas:
+            raise ValueError(f"rank must be in [0, num_replicas={self.num_replicas}), got {self.rank}")
         self.n, self.batch_size, self.shuffle, self.seed, self.drop_last = n, batch_size, shuffle, seed, drop_last
+        self.per_epoch = per_epoch
+        self.num_samples = math.ceil(n / self.num_replicas)  # per rank, padding included
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:  # Lightning calls this before every epoch
         self.epoch = epoch
 
     def __len__(self) -> int:
-        return self.n // self.batch_size if self.drop_last else -(-self.n // self.batch_size)
+        return self.num_samples // self.batch_size if self.drop_last else -(-self.num_samples // self.batch_size)
+
+    def order(self) -> Tensor:
+        """All ranks' indices of this epoch, padded to num_replicas * num_samples."""
+        if not self.shuffle:
+            order = torch.arange(self.n)
+        else:
+            g = torch.Generator().manual_seed(self.seed * 100_003 + (self.epoch if self.per_epoch else 0))
+            order = torch.randperm(self.n, generator=g)
+        total = self.num_samples * self.num_replicas
+        return order.repeat(math.ceil(total / self.n))[:total] if self.n else order
 
     def __iter__(self) -> Iterator[Tensor]:
-        if self.shuffle:
-            g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-            order = torch.randperm(self.n, generator=g)
-        else:
-            order = torch.arange(self.n)
-        yield from order[: len(self) * self.batch_size if self.drop_last else None].split(self.batch_size)
-
-
-def batch_loader(tensors: Sequence[Tensor], batch_size: int, shuffle: bool, seed: int) -> DataLoader:
-    """A DataLoader over in-memory tensors, one index per batch (batch_size=None disables collation)."""
-    sampler = EpochBatchSampler(len(tensors[0]), batch_size, shuffle, seed)
-    # Own generator: creating the iterator must not draw from the global RNG (dropout's), or a resumed
-    # run would diverge from an uninterrupted one.
-    return DataLoader(TensorBatches(*tensors), sampler=sampler, batch_size=None,
-                      generator=torch.Generator().manual_seed(seed))
+        mine = self.order()[self.rank:: self.num_replicas]
+        yield from mine[: len(self) * self.batch_size].split(self.batch_size)
 
 
 def validation_split(x: Tensor, y: Tensor, fraction: float) -> tuple[tuple[Tensor, Tensor], tuple[Tensor, Tensor]]:
@@ -85,37 +130,70 @@ def validation_split(x: Tensor, y: Tensor, fraction: float) -> tuple[tuple[Tenso
     return (x[:-n_val], y[:-n_val]), (x[-n_val:], y[-n_val:])
 
 
+def check_labels(splits: dict[str, tuple[Tensor, Tensor]], num_classes: int) -> None:
+    """Integer class labels must lie in [0, num_classes): refused before training, not an IndexError mid-epoch."""
+    for name, (_, y) in splits.items():
+        if y.dtype.is_floating_point or y.dtype == torch.bool or not num_classes or not len(y):
+            continue
+        bad = y[(y < 0) | (y >= num_classes)]
+        if len(bad):
+            values = bad.unique().tolist()
+            shown = ", ".join(map(str, values[:10])) + (f" ... ({len(values)} distinct)" if len(values) > 10 else "")
+            raise LitzooError(f"The {name} split has {len(bad)} label(s) outside the valid range [0, {num_classes}) "
+                              f"of data.num_classes={num_classes}: {shown}. Set data.num_classes to the number of "
+                              "classes in the data (labels are class indices 0..num_classes-1), or fix the labels.")
+
+
+def to_float(x: Tensor) -> Tensor:
+    """Compact storage (uint8 pixels, bool multi-hot) becomes float32; token ids stay integers for Embedding."""
+    return x.float() if x.dtype in (torch.uint8, torch.bool) else x
+
+
 class InMemoryDataModule(pl.LightningDataModule):
-    """Base for datasets held as tensors. Subclasses implement `load()` -> train and test tensors."""
+    """Base of every in-memory source. Subclasses implement `load()` -> train and test tensors (or, for
+    sources that are not plain tensors, `load_datasets()`), and may override `preprocess`."""
 
     def __init__(self, batch_size: int, val_split: float, seed: int, num_classes: int,
-                 input_shape: Sequence[int], eval_batch_size: int | None = None) -> None:
+                 input_shape: Sequence[int], eval_batch_size: int | None = None,
+                 augment: Callable[[Tensor], Tensor] | None = None) -> None:
         super().__init__()
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or max(batch_size, 256)
         self.val_split, self.seed = val_split, seed
         self.num_classes, self.input_shape = num_classes, tuple(input_shape)
-        self.splits: dict[str, tuple[Tensor, Tensor]] = {}
-        # Batch augmentation (litzoo.augment), set by train.build from the `augmentation` config group.
-        self.augment: Callable[[Tensor], Tensor] | None = None
+        self.datasets: dict[str, Any] = {}
+        # Batch augmentation (litzoo.augment) from `data.augment: ${augmentation}`; `augmentation=none`
+        # composes to an empty node, which means none.
+        self.augment = augment or None
+
+    @property
+    def splits(self) -> dict[str, tuple[Tensor, ...]]:
+        """The (x, y) tensors of each split, for sources held as plain tensors."""
+        return {k: ds.tensors for k, ds in self.datasets.items() if isinstance(ds, TensorBatches)}
 
     def load(self) -> dict[str, tuple[Tensor, Tensor]]:
-        """{'train': (x, y), 'test': (x, y)} and optionally 'val'; x float (N, *input_shape), y int64."""
-        raise NotImplementedError
+        """{'train': (x, y), 'test': (x, y)} and optionally 'val'; x (N, *input_shape), y int64 class indices."""
+        raise NotImplementedError(f"{type(self).__name__} implements neither load() nor load_datasets()")
 
-    def setup(self, stage: str | None = None) -> None:
-        if self.splits:
-            return
+    def load_datasets(self) -> dict[str, Any]:
+        """Batch-indexed datasets per split: `load()`'s tensors, Keras' validation split, labels checked."""
         splits = self.load()
         if "val" not in splits:
             splits["train"], splits["val"] = validation_split(*splits["train"], self.val_split)
-        for name, (x, _) in splits.items():
-            if tuple(x.shape[1:]) != self.input_shape:
-                raise ValueError(f"{name} data has shape {tuple(x.shape[1:])}, but data.input_shape={self.input_shape}")
-        self.splits = splits
-        device = self._device()
-        if device.type == "cuda":  # whole dataset on the GPU: batches are indexed there, no host copies
-            self.splits = {k: (x.to(device), y.to(device)) for k, (x, y) in self.splits.items()}
+        check_labels(splits, self.num_classes)
+        return {name: TensorBatches(x, y) for name, (x, y) in splits.items()}
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.datasets:
+            return
+        datasets = self.load_datasets()
+        for name, ds in datasets.items():
+            if tuple(ds.sample_shape) != self.input_shape:
+                raise ValueError(f"{name} data has shape {tuple(ds.sample_shape)}, but "
+                                 f"data.input_shape={list(self.input_shape)}")
+        device, moved = self._device(), {}
+        # on a GPU the whole dataset lives there: batches are indexed on the device, no host copies
+        self.datasets = {name: ds.to(device, moved) for name, ds in datasets.items()}
 
     def _device(self) -> torch.device:
         trainer = getattr(self, "trainer", None)
@@ -127,17 +205,36 @@ class InMemoryDataModule(pl.LightningDataModule):
         return tuple(t.to(device, non_blocking=True) for t in batch)
 
     def on_after_batch_transfer(self, batch: tuple[Tensor, ...], dataloader_idx: int) -> tuple[Tensor, ...]:
-        """Augment whole batches on the device, training batches only (never validation or test)."""
+        """On the device: to float, augment (training batches only, never validation or test), preprocess."""
+        x, *rest = batch
+        x = to_float(x)
         trainer = getattr(self, "trainer", None)
         if self.augment is not None and trainer is not None and trainer.training:
-            return (self.augment(batch[0]), *batch[1:])
-        return batch
+            x = self.augment(x)
+        return (self.preprocess(x), *rest)
+
+    def preprocess(self, x: Tensor) -> Tensor:
+        """The last step of every batch (after augmentation, as Keras applies `rescale` last); identity here."""
+        return x
+
+    def _loader(self, split: str, batch_size: int, train: bool) -> DataLoader:
+        connector = getattr(getattr(self, "trainer", None), "_accelerator_connector", None)
+        # Lightning's own flag: left on, DDP would wrap this batch sampler and shard its batches a second time
+        if _world()[0] > 1 and getattr(connector, "use_distributed_sampler", False):
+            raise LitzooError("litzoo's data modules shard each epoch by rank themselves: run DDP with "
+                              "trainer.use_distributed_sampler=false (Lightning would otherwise replace the sampler).")
+        sampler = EpochBatchSampler(len(self.datasets[split]), batch_size, shuffle=True, seed=self.seed,
+                                    per_epoch=train)
+        # Own generator: creating the iterator must not draw from the global RNG (dropout's), or a resumed
+        # run would diverge from an uninterrupted one. batch_size=None: the sampler yields whole batches.
+        return DataLoader(self.datasets[split], sampler=sampler, batch_size=None,
+                          generator=torch.Generator().manual_seed(self.seed))
 
     def train_dataloader(self) -> DataLoader:
-        return batch_loader(self.splits["train"], self.batch_size, shuffle=True, seed=self.seed)
+        return self._loader("train", self.batch_size, train=True)
 
     def val_dataloader(self) -> DataLoader:
-        return batch_loader(self.splits["val"], self.eval_batch_size, shuffle=False, seed=self.seed)
+        return self._loader("val", self.eval_batch_size, train=False)
 
     def test_dataloader(self) -> DataLoader:
-        return batch_loader(self.splits["test"], self.eval_batch_size, shuffle=False, seed=self.seed)
+        return self._loader("test", self.eval_batch_size, train=False)

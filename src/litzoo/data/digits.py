@@ -5,7 +5,7 @@ at 28x28x1 the seeds' MNIST convnet runs on it unchanged.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -19,8 +19,8 @@ class DigitsDataModule(InMemoryDataModule):
 
     def __init__(self, batch_size: int = 64, val_split: float = 0.2, test_fraction: float = 0.2, seed: int = 0,
                  image_size: int = 28, num_classes: int = 10, input_shape: Sequence[int] = (1, 28, 28),
-                 eval_batch_size: int | None = None) -> None:
-        super().__init__(batch_size, val_split, seed, num_classes, input_shape, eval_batch_size)
+                 eval_batch_size: int | None = None, augment: Callable[[Tensor], Tensor] | None = None) -> None:
+        super().__init__(batch_size, val_split, seed, num_classes, input_shape, eval_batch_size, augment)
         self.test_fraction, self.image_size = test_fraction, image_size
 
     def load(self) -> dict[str, tuple[Tensor, Tensor]]:

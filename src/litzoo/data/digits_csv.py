@@ -6,13 +6,13 @@ CSV has no labels: its images are kept for predictions (callbacks.submission wri
 the labeled test split is the last `test_fraction` of train.csv, validation the last `val_split` of the
 rest (Keras' validation_split, no shuffling).
 
-No such CSV here? Generate one from the MNIST IDX files:
-    python -m litzoo.data.digits_csv <MNIST/raw folder> <data_dir>/digit-recognizer
+No such CSV here? Generate one from the MNIST IDX files (a data folder holding MNIST/raw, or that raw folder):
+    python -m litzoo.data.digits_csv <data folder with MNIST/raw> <data_dir>/digit-recognizer
 """
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -52,8 +52,8 @@ class DigitsCSVDataModule(InMemoryDataModule):
                  test_file: str | None = "test.csv", batch_size: int = 128, val_split: float = 0.2,
                  test_fraction: float = 0.1, seed: int = 0, num_classes: int = 10,
                  input_shape: Sequence[int] = (1, 28, 28), classes: Sequence[int] | None = None,
-                 eval_batch_size: int | None = None) -> None:
-        super().__init__(batch_size, val_split, seed, num_classes, input_shape, eval_batch_size)
+                 eval_batch_size: int | None = None, augment: Callable[[Tensor], Tensor] | None = None) -> None:
+        super().__init__(batch_size, val_split, seed, num_classes, input_shape, eval_batch_size, augment)
         if classes is not None and len(classes) != num_classes:
             raise ValueError(f"classes={list(classes)} has {len(classes)} entries but num_classes={num_classes}")
         self.folder = Path(data_dir).expanduser() / folder
@@ -65,7 +65,7 @@ class DigitsCSVDataModule(InMemoryDataModule):
         train = self.folder / self.train_file
         if not train.is_file():
             how = ("Download train.csv from https://www.kaggle.com/c/digit-recognizer, or generate it from MNIST: "
-                   f"python -m litzoo.data.digits_csv <MNIST/raw folder> {self.folder}")
+                   f"python -m litzoo.data.digits_csv <data folder with MNIST/raw> {self.folder}")
             raise DatasetNotFoundError(missing_files_message("digit-recognizer CSV", self.folder, [self.train_file], how))
         pixels, labels = read_digits_csv(train, labeled=True)
         if self.classes is not None:  # e.g. DataCamp's 3-class subset; labels become 0..k-1 in `classes` order
@@ -73,8 +73,6 @@ class DigitsCSVDataModule(InMemoryDataModule):
             lookup = np.zeros(max(max(self.classes), 9) + 1, dtype=np.int64)
             lookup[self.classes] = np.arange(len(self.classes))
             pixels, labels = pixels[keep], lookup[labels[keep]]
-        if labels.max(initial=0) >= self.num_classes:
-            raise CorruptFileError(f"{train}: label {labels.max()} >= num_classes={self.num_classes}")
         x, y = to_images(pixels), torch.from_numpy(labels.astype(np.int64))
         n_test = max(1, int(round(len(x) * self.test_fraction)))
         test = self.folder / self.test_file if self.test_file else None
@@ -83,12 +81,24 @@ class DigitsCSVDataModule(InMemoryDataModule):
         return {"train": (x[:-n_test], y[:-n_test]), "test": (x[-n_test:], y[-n_test:])}
 
 
-def write_digit_recognizer_csv(mnist_raw: Path, out_dir: Path) -> tuple[Path, Path]:
-    """train.csv (label + pixels, MNIST's 60,000 training images) and test.csv (pixels only, its 10,000 test images)."""
-    from litzoo.data.mnist import find_idx, load_idx_split
+def find_mnist_raw(folder: Path) -> Path:
+    """The folder holding MNIST's IDX files: `folder` itself, or its MNIST/raw (torchvision's layout) or raw/."""
+    from litzoo.data.mnist import find_idx
 
-    if find_idx(mnist_raw, "train-images-idx3-ubyte") is None:
-        raise DatasetNotFoundError(f"no MNIST IDX files in {mnist_raw}")
+    candidates = [folder, folder / "MNIST" / "raw", folder / "raw"]
+    for candidate in candidates:
+        if find_idx(candidate, "train-images-idx3-ubyte") is not None:
+            return candidate
+    raise DatasetNotFoundError("no MNIST IDX files (train-images-idx3-ubyte[.gz]) in any of: "
+                               + ", ".join(map(str, candidates)))
+
+
+def write_digit_recognizer_csv(mnist_dir: Path, out_dir: Path) -> tuple[Path, Path]:
+    """train.csv (label + pixels, MNIST's 60,000 training images) and test.csv (pixels only, its 10,000 test
+    images), from a folder holding MNIST/raw or from the raw folder itself."""
+    from litzoo.data.mnist import load_idx_split
+
+    mnist_raw = find_mnist_raw(mnist_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
     for split, name, labeled in (("train", "train.csv", True), ("test", "test.csv", False)):
@@ -103,10 +113,11 @@ def write_digit_recognizer_csv(mnist_raw: Path, out_dir: Path) -> tuple[Path, Pa
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Write Kaggle digit-recognizer CSVs from MNIST IDX files.")
-    parser.add_argument("mnist_raw", type=Path, help="folder with train-images-idx3-ubyte.gz etc.")
+    parser.add_argument("mnist_dir", type=Path, help="a data folder holding MNIST/raw, or the folder with "
+                        "train-images-idx3-ubyte.gz etc. itself")
     parser.add_argument("out_dir", type=Path, help="e.g. data/digit-recognizer")
     args = parser.parse_args(argv)
-    for path in write_digit_recognizer_csv(args.mnist_raw, args.out_dir):
+    for path in write_digit_recognizer_csv(args.mnist_dir, args.out_dir):
         print(f"wrote {path}")
 
 

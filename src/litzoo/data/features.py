@@ -3,7 +3,7 @@
 The frozen pretrained base runs once over every split of an image DataModule; its outputs (VGG16 at
 150x150: (512, 4, 4) per image) are cached in `cache_dir` and served in memory, so each epoch trains
 only the dense head. No augmentation is possible here (the base never sees the images again); the
-end-to-end alternative is experiment=vgg16_head.
+end-to-end alternative is experiment=vgg16_head. The cache goes through litzoo.cache (atomic, checked).
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
 
+from litzoo import cache
 from litzoo.data.base import InMemoryDataModule
 from litzoo.data.image_folder import preprocess_images
 
@@ -36,13 +37,13 @@ def _cache_key(source: InMemoryDataModule, base_cfg: Mapping[str, Any], seed: in
     weights = Path(str(base_cfg.get("weights", "")))
     if weights.is_file():
         digest.update(f"{weights.stat().st_size}-{weights.stat().st_mtime_ns}".encode())
-    digest.update(getattr(source, "preprocess", "").encode())
+    digest.update(source.preprocess_mode.encode())
     for name in sorted(source.splits):
         x, y = source.splits[name]
         digest.update(name.encode())
         digest.update(x.contiguous().numpy().tobytes())
         digest.update(y.numpy().tobytes())
-    return digest.hexdigest()[:16]
+    return digest.hexdigest()
 
 
 class FeatureDataModule(InMemoryDataModule):
@@ -50,7 +51,11 @@ class FeatureDataModule(InMemoryDataModule):
 
     def __init__(self, source: DictConfig, base: DictConfig, batch_size: int = 20, seed: int = 0,
                  num_classes: int = 2, input_shape: Sequence[int] = (512, 4, 4), cache_dir: str | None = None,
-                 extract_batch_size: int = 50, eval_batch_size: int | None = None) -> None:
+                 extract_batch_size: int = 50, eval_batch_size: int | None = None, augment: Any = None) -> None:
+        if augment:  # `_recursive_: false` hands over the config node: any non-empty one is an augmentation
+            raise ValueError("data=vgg16_features trains on cached base outputs, so image augmentation cannot apply "
+                             "(the base never sees the images again): use augmentation=none, or experiment=vgg16_head "
+                             "to train end to end with augmentation.")
         super().__init__(batch_size, 0.2, seed, num_classes, input_shape, eval_batch_size)
         self.source_cfg, self.base_cfg = source, base
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir else None
@@ -61,16 +66,18 @@ class FeatureDataModule(InMemoryDataModule):
         source = instantiate(self.source_cfg)
         source.setup()
         base_cfg = OmegaConf.to_container(self.base_cfg, resolve=True) if isinstance(self.base_cfg, DictConfig) else dict(self.base_cfg)
-        cache = self.cache_dir / f"features-{_cache_key(source, base_cfg, self.seed)}.pt" if self.cache_dir else None
-        if cache is not None and cache.is_file():
-            return torch.load(cache, weights_only=True)
+        key = _cache_key(source, base_cfg, self.seed)
+        path = self.cache_dir / f"features-{key[:16]}.pt" if self.cache_dir else None
+        meta = {"kind": "features", "key": key}
+        cached = cache.load_torch(path, meta) if path is not None else None
+        if cached is not None:
+            return cached
         base = instantiate(base_cfg)
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         start = time.perf_counter()
-        splits = {name: (extract(base, x, source.preprocess, self.extract_batch_size, device), y)
+        splits = {name: (extract(base, x, source.preprocess_mode, self.extract_batch_size, device), y)
                   for name, (x, y) in source.splits.items()}
         self.extract_seconds = time.perf_counter() - start
-        if cache is not None:
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            torch.save(splits, cache)
+        if path is not None:
+            cache.save_torch(path, meta, splits)
         return splits

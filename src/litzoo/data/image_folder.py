@@ -6,23 +6,25 @@ output decides binary (one sigmoid unit) or categorical. Files that are not imag
 skipped and reported by name, never crash an epoch.
 
 Decoding and resizing happen once: the resized images are cached as one uint8 tensor per split in
-`cache_dir` (keyed by file names, sizes, mtimes and the resize settings), so later runs load a 2,000
-image split in well under a second. Batches stay uint8 until they reach the device, where they become
-float, are augmented (training only) and preprocessed (`preprocess`).
+`cache_dir` (keyed by file names, sizes, mtimes and the resize settings; litzoo.cache writes them
+atomically and rebuilds a damaged one), so later runs load a 2,000 image split in well under a second.
+Batches stay uint8 until they reach the device, where the base module's pipeline makes them float,
+augments them (training only) and preprocesses them (`preprocess`).
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
-from litzoo.data.base import DatasetNotFoundError, InMemoryDataModule
+from litzoo import cache
+from litzoo.data.base import DatasetNotFoundError, InMemoryDataModule, announce
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".tif", ".tiff")  # Keras' white_list_formats
 SPLIT_FOLDERS = {"train": ("train",), "val": ("validation", "val"), "test": ("test",)}
@@ -86,9 +88,11 @@ def load_folder(folder: Path, classes: Sequence[str], size: tuple[int, int], col
     files, labels, skipped = list_images(folder, classes)
     key = json.dumps([str(folder), list(classes), size, color_mode, interpolation,
                       [(str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files]])
-    cache = cache_dir / f"images-{hashlib.sha1(key.encode()).hexdigest()[:16]}.pt" if cache_dir else None
-    if cache is not None and cache.is_file():
-        saved = torch.load(cache, weights_only=True)
+    digest = hashlib.sha1(key.encode()).hexdigest()
+    path = cache_dir / f"images-{digest[:16]}.pt" if cache_dir else None
+    meta = {"kind": "images", "key": digest}
+    saved = cache.load_torch(path, meta) if path is not None else None
+    if saved is not None:
         return saved["x"], saved["y"], skipped + saved["skipped"]
     from PIL import Image
 
@@ -101,9 +105,8 @@ def load_folder(folder: Path, classes: Sequence[str], size: tuple[int, int], col
     channels = 3 if color_mode == "rgb" else 1
     x = torch.stack([decoded[i] for i in good]) if good else torch.zeros(0, channels, *size, dtype=torch.uint8)
     y = torch.tensor([labels[i] for i in good], dtype=torch.int64)
-    if cache is not None:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"x": x, "y": y, "skipped": bad}, cache)
+    if path is not None:
+        cache.save_torch(path, meta, {"x": x, "y": y, "skipped": bad})
     return x, y, skipped + bad
 
 
@@ -114,19 +117,21 @@ class ImageFolderDataModule(InMemoryDataModule):
                  val_split: float = 0.2, test_split: float = 0.0, seed: int = 0, num_classes: int = 2,
                  input_shape: Sequence[int] = (3, 150, 150), classes: Sequence[str] | None = None,
                  color_mode: str = "rgb", interpolation: str = "nearest", preprocess: str = "rescale",
-                 cache_dir: str | None = None, workers: int = 2, eval_batch_size: int | None = None) -> None:
+                 cache_dir: str | None = None, workers: int = 2, eval_batch_size: int | None = None,
+                 augment: Callable[[Tensor], Tensor] | None = None) -> None:
         if color_mode not in ("rgb", "grayscale"):
             raise ValueError(f"color_mode must be 'rgb' or 'grayscale', got {color_mode!r}")
         if interpolation not in INTERPOLATIONS:
             raise ValueError(f"unknown interpolation {interpolation!r}; valid: {INTERPOLATIONS}")
         preprocess_images(torch.zeros(1, 3, 1, 1), preprocess)  # validate the name before any file is read
-        super().__init__(batch_size, val_split, seed, num_classes, input_shape, eval_batch_size or batch_size)
+        super().__init__(batch_size, val_split, seed, num_classes, input_shape, eval_batch_size or batch_size, augment)
         self.root = Path(data_dir).expanduser() / folder
         self.target_size = (int(target_size[0]), int(target_size[1]))
         self.classes, self.color_mode, self.interpolation = classes, color_mode, interpolation
-        self.preprocess, self.test_split, self.workers = preprocess, test_split, workers
+        self.preprocess_mode, self.test_split, self.workers = preprocess, test_split, workers
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir else None
         self.skipped: list[str] = []
+        self.class_names: list[str] = []  # index -> class folder, known once loaded
 
     def _split_dirs(self) -> dict[str, Path]:
         found = {}
@@ -146,7 +151,7 @@ class ImageFolderDataModule(InMemoryDataModule):
             raise DatasetNotFoundError(f"image folder {self.root} not found: expected {self.root}/train/<class>/*.jpg "
                                        "(or <class>/*.jpg). Set paths.data_dir=<folder> or LITZOO_DATA.")
         dirs = self._split_dirs()
-        classes = self._classes(dirs["train"])
+        classes = self.class_names = self._classes(dirs["train"])
         splits, self.skipped = {}, []
         for split, path in dirs.items():
             x, y, skipped = load_folder(path, classes, self.target_size, self.color_mode, self.interpolation,
@@ -155,7 +160,12 @@ class ImageFolderDataModule(InMemoryDataModule):
         if self.skipped:
             warnings.warn(f"skipped {len(self.skipped)} unreadable or non-image files:\n  " + "\n  ".join(self.skipped),
                           stacklevel=2)
-        return self._seeded_splits(splits)
+        splits = self._seeded_splits(splits)
+        reuse = " (no test folder and test_split=0: test reuses the validation split)" if (
+            splits["test"] is splits["val"]) else ""
+        announce(f"Image folder {self.root}: classes " + ", ".join(f"{c}={i}" for i, c in enumerate(classes))
+                 + "; images " + ", ".join(f"{k} {len(v[0]):,}" for k, v in splits.items()) + reuse)
+        return splits
 
     def _seeded_splits(self, splits: dict[str, tuple[Tensor, Tensor]]) -> dict[str, tuple[Tensor, Tensor]]:
         """Missing validation/test folders: seeded fractions of the (shuffled) training images, never the sorted tail."""
@@ -173,10 +183,6 @@ class ImageFolderDataModule(InMemoryDataModule):
         splits.setdefault("test", splits["val"])  # no test folder and test_split=0: test = validation
         return splits
 
-    def on_after_batch_transfer(self, batch: tuple[Tensor, ...], dataloader_idx: int) -> tuple[Tensor, ...]:
-        """uint8 -> float on the device, augment (training batches only), then preprocess."""
-        x = batch[0].float()  # (B, C, H, W) in [0, 255]
-        trainer = getattr(self, "trainer", None)
-        if self.augment is not None and trainer is not None and trainer.training:
-            x = self.augment(x)
-        return (preprocess_images(x, self.preprocess), *batch[1:])
+    def preprocess(self, x: Tensor) -> Tensor:
+        """Float pixels in [0, 255] (after augmentation) -> the model's input convention (`preprocess`)."""
+        return preprocess_images(x, self.preprocess_mode)

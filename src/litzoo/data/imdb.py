@@ -1,8 +1,9 @@
 """The Large Movie Review Dataset (IMDB), read from aclImdb_v1.tar.gz or an extracted aclImdb/ tree.
 
 Reviews are tokenised once and cached under `cache_dir` as token ids (keyed by the source file and the
-tokenisation settings); a later run only pads or multi-hots the cached ids. The vocabulary is built
-from the training reviews only (index convention: litzoo.text). Like Keras' imdb.npz, both splits are
+tokenisation settings; litzoo.cache writes them atomically and rebuilds a damaged one); a later run only
+pads or multi-hots the cached ids. The vocabulary is built from the training reviews only (index
+convention: litzoo.data.text). Like Keras' imdb.npz, both splits are
 shuffled once with seed 113, so Keras' `validation_split` (the last fraction) holds both classes.
 """
 from __future__ import annotations
@@ -11,21 +12,21 @@ import hashlib
 import json
 import re
 import tarfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from litzoo import text
-from litzoo.data.base import CorruptFileError, DatasetNotFoundError, InMemoryDataModule, missing_files_message
+from litzoo import cache
+from litzoo.data import text
+from litzoo.data.base import CorruptFileError, DatasetNotFoundError, InMemoryDataModule, announce, missing_files_message
 
 ARCHIVE = "aclImdb_v1.tar.gz"
 _MEMBER = re.compile(r"(?:^|/)aclImdb/(train|test)/(pos|neg)/(\d+)_\d+\.txt$")
 SHUFFLE_SEED = 113  # keras.datasets.imdb.load_data(seed=113)
 MODES = ("multihot", "sequence")
-CACHE_VERSION = 1
 
 
 def find_source(data_dir: str | Path) -> Path:
@@ -88,13 +89,13 @@ def encoded_reviews(source: Path, cache_dir: str | Path, tokens: str, num_words:
     """Token ids per split, the vocabulary, and whether the cache answered (tokenising is the slow part)."""
     stat = source.stat()
     settings = {"source": str(source.resolve()), "size": stat.st_size, "mtime": int(stat.st_mtime),
-                "tokens": tokens, "num_words": num_words, "ngrams": ngrams, "hashing": hashing, "v": CACHE_VERSION}
+                "tokens": tokens, "num_words": num_words, "ngrams": ngrams, "hashing": hashing}
     key = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
     path = Path(cache_dir).expanduser() / "imdb" / f"{tokens}-{num_words}-{key}.npz"
-    if path.is_file():
-        with np.load(path) as z:
-            splits = {s: (_unragged(z[f"{s}_ids"], z[f"{s}_offsets"]), z[f"{s}_labels"]) for s in ("train", "test")}
-            return splits, [str(w) for w in z["vocabulary"]], True
+    z = cache.load_arrays(path, settings)
+    if z is not None:
+        splits = {s: (_unragged(z[f"{s}_ids"], z[f"{s}_offsets"]), z[f"{s}_labels"]) for s in ("train", "test")}
+        return splits, [str(w) for w in z["vocabulary"]], True
     reviews = read_reviews(source)
     train_ids, test_ids, vocabulary = text.encode_corpus(reviews["train"][0], reviews["test"][0], tokens, num_words,
                                                          ngrams, hashing)
@@ -103,23 +104,23 @@ def encoded_reviews(source: Path, cache_dir: str | Path, tokens: str, num_words:
     for s, (ids, labels) in splits.items():
         arrays[f"{s}_ids"], arrays[f"{s}_offsets"] = _ragged(ids)
         arrays[f"{s}_labels"] = labels
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, vocabulary=np.array(vocabulary, dtype=str), settings=json.dumps(settings), **arrays)
-    tmp.replace(path)  # atomic: an interrupted run never leaves a half-written cache
+    cache.save_arrays(path, settings, {"vocabulary": np.array(vocabulary, dtype=str), **arrays})
     return splits, vocabulary, False
 
 
 def fill_pretrained_embeddings(module: nn.Module, vocabulary: Sequence[str]) -> list[str]:
-    """Fill every Embedding that names an `embeddings_file` (GloVe format) for this vocabulary."""
-    from litzoo.models.recurrent import Embedding
+    """Give every Embedding that names an `embeddings_file` (GloVe format) its matrix for this vocabulary."""
+    from litzoo.data.glove import load_glove
+    from litzoo.models.sequence import Embedding
 
     filled = []
     for name, m in module.named_modules():
         if isinstance(m, Embedding) and m.embeddings_file:
             if not vocabulary:
                 raise ValueError("pretrained embeddings need a word vocabulary; they cannot be used with hashing=true")
-            found = m.load_pretrained(vocabulary, text.FIRST_INDEX)
+            matrix, found = load_glove(m.embeddings_file, vocabulary, text.FIRST_INDEX, m.num_embeddings,
+                                       m.embedding_dim)
+            m.set_weights(matrix)
             print(f"{name}: {found:,} of {min(len(vocabulary), m.num_embeddings - text.FIRST_INDEX):,} words "
                   f"found in {m.embeddings_file} ({'trainable' if m.weight.requires_grad else 'frozen'})")
             filled.append(name)
@@ -132,12 +133,13 @@ class ImdbDataModule(InMemoryDataModule):
     def __init__(self, data_dir: str, cache_dir: str, mode: str = "sequence", tokens: str = "words",
                  num_words: int = 10_000, maxlen: int | None = None, ngrams: int = 1, hashing: bool = False,
                  batch_size: int = 32, val_split: float = 0.2, seed: int = 0, num_classes: int = 2,
-                 input_shape: Sequence[int] = (), eval_batch_size: int | None = None) -> None:
+                 input_shape: Sequence[int] = (), eval_batch_size: int | None = None,
+                 augment: Callable[[Tensor], Tensor] | None = None) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         if mode == "sequence" and not maxlen:
             raise ValueError("mode='sequence' needs maxlen (pad_sequences length)")
-        super().__init__(batch_size, val_split, seed, num_classes, input_shape, eval_batch_size)
+        super().__init__(batch_size, val_split, seed, num_classes, input_shape, eval_batch_size, augment)
         self.data_dir, self.cache_dir = data_dir, cache_dir
         self.mode, self.tokens, self.num_words, self.maxlen = mode, tokens, num_words, maxlen
         self.ngrams, self.hashing = ngrams, hashing
@@ -146,7 +148,7 @@ class ImdbDataModule(InMemoryDataModule):
         self._embeddings_filled = False
 
     def vectorise(self, seqs: Sequence[np.ndarray]) -> Tensor:
-        if self.mode == "multihot":  # bool in memory (1/4 of float32), float per batch
+        if self.mode == "multihot":  # bool in memory (1/4 of float32), float per batch (the base's to-float step)
             return torch.from_numpy(text.multi_hot(seqs, self.num_words))
         return torch.from_numpy(text.pad_sequences(seqs, self.maxlen))
 
@@ -154,7 +156,17 @@ class ImdbDataModule(InMemoryDataModule):
         source = find_source(self.data_dir)
         splits, self.vocabulary, self.from_cache = encoded_reviews(source, self.cache_dir, self.tokens, self.num_words,
                                                                    self.ngrams, self.hashing)
+        self._describe(len(splits["train"][1]), len(splits["test"][1]))
         return {s: (self.vectorise(ids), torch.from_numpy(labels)) for s, (ids, labels) in splits.items()}
+
+    def _describe(self, n_train: int, n_test: int) -> None:
+        words = (f"the hashing trick into {self.num_words - text.FIRST_INDEX:,} slots (no vocabulary)" if self.hashing
+                 else f"a vocabulary of {len(self.vocabulary):,} {self.tokens} (num_words={self.num_words:,}, "
+                      "from the training reviews)")
+        shape = (f"multi-hot vectors of {self.num_words:,}" if self.mode == "multihot"
+                 else f"sequences padded/truncated to maxlen={self.maxlen} tokens")
+        announce(f"IMDB {'(from the token cache) ' if self.from_cache else ''}reviews: train {n_train:,} "
+                 f"(the last {self.val_split:.0%} for validation), test {n_test:,}; {words}; {shape}")
 
     def setup(self, stage: str | None = None) -> None:
         super().setup(stage)
@@ -162,7 +174,3 @@ class ImdbDataModule(InMemoryDataModule):
         if module is not None and stage == "fit" and not self._embeddings_filled:
             fill_pretrained_embeddings(module, self.vocabulary)  # a resumed run then loads its trained weights
             self._embeddings_filled = True
-
-    def on_after_batch_transfer(self, batch: tuple[Tensor, ...], dataloader_idx: int) -> tuple[Tensor, ...]:
-        x, *rest = super().on_after_batch_transfer(batch, dataloader_idx)
-        return (x.float() if x.dtype == torch.bool else x, *rest)

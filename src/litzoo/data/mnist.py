@@ -8,7 +8,7 @@ on a read-only shared folder. Downloading (when online) uses torchvision's mirro
 from __future__ import annotations
 
 import gzip
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -78,10 +78,11 @@ class MNISTDataModule(InMemoryDataModule):
 
     def __init__(self, data_dir: str, variant: str = "mnist", download: bool = True, batch_size: int = 64,
                  val_split: float = 0.1, seed: int = 0, num_classes: int = 10,
-                 input_shape: Sequence[int] = (1, 28, 28), eval_batch_size: int | None = None) -> None:
+                 input_shape: Sequence[int] = (1, 28, 28), eval_batch_size: int | None = None,
+                 augment: Callable[[Tensor], Tensor] | None = None) -> None:
         if variant not in VARIANTS:
             raise ValueError(f"unknown MNIST variant {variant!r}; valid: {sorted(VARIANTS)}")
-        super().__init__(batch_size, val_split, seed, num_classes, input_shape, eval_batch_size)
+        super().__init__(batch_size, val_split, seed, num_classes, input_shape, eval_batch_size, augment)
         self.folder = Path(data_dir).expanduser() / VARIANTS[variant] / "raw"
         self.variant, self.download = variant, download
 

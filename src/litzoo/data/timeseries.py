@@ -1,31 +1,31 @@
 """Windows over an evenly spaced measurement CSV (the Jena climate layout), DLwP 6.3.
 
-A sample is `timesteps = lookback // step` rows sampled every `step` rows and ending (inclusive) at
-row e, and its target is the target column at row e + delay. Windows never cross the chronological
-train/val/test ranges and are gathered a batch at a time from the (T, F) table: never materialised.
+With `time_column` set, the rows are put on their regular time grid first (litzoo.data.series_csv):
+missing timestamps become missing rows, which the `missing` policy interpolates, leaves out of every
+window and target (drop), or refuses (error). A sample is `timesteps = lookback // step` rows sampled
+every `step` rows and ending (inclusive) at row e, and its target is the target column at row e + delay.
+Windows never cross the chronological train/val/test ranges and are gathered a batch at a time from
+the (T, F) table, which lives on the training device like every InMemoryDataModule's data.
 Features and target are normalised with statistics of the training range only; the model's MAE is
 reported in the target's own units (the task multiplies by the target's std), next to the
 common-sense baseline "the target will be the last observed value".
 """
 from __future__ import annotations
 
-import csv
-import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
-import pytorch_lightning as pl
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
-from litzoo.data.base import CorruptFileError, DatasetNotFoundError, EpochBatchSampler, missing_files_message
+from litzoo.data.base import DatasetNotFoundError, InMemoryDataModule, announce, missing_files_message, move
+from litzoo.data.series_csv import fill_missing_times, read_series
 
 JENA_COLUMNS = ("p (mbar)", "T (degC)", "Tpot (K)", "Tdew (degC)", "rh (%)", "VPmax (mbar)", "VPact (mbar)",
                 "VPdef (mbar)", "sh (g/kg)", "H2OC (mmol/mol)", "rho (g/m**3)", "wv (m/s)", "max. wv (m/s)", "wd (deg)")
-MISSING = ("", "na", "nan", "null")
 POLICIES = ("interpolate", "drop", "error")
 
 
@@ -63,28 +63,6 @@ def generate_climate_csv(path: str | Path, days: int = 730, seed: int = 0) -> Pa
     return path
 
 
-def read_csv(path: Path, columns: Sequence[str]) -> np.ndarray:
-    """The named numeric columns as float64 (T, C); NA/empty cells become NaN for the missing-value policy."""
-    with path.open(newline="") as f:
-        reader = csv.reader(f)
-        header = next(reader, None)
-        if header is None:
-            raise CorruptFileError(f"{path} is empty")
-        missing = [c for c in columns if c not in header]
-        if missing:
-            raise ValueError(f"{path} has no column(s) {missing}; its columns are {header}")
-        idx = [header.index(c) for c in columns]
-        rows = []
-        for lineno, row in enumerate(reader, 2):
-            try:
-                rows.append([math.nan if row[i].strip().lower() in MISSING else float(row[i]) for i in idx])
-            except (ValueError, IndexError):
-                raise CorruptFileError(f"{path}:{lineno}: not a number in columns {list(columns)}: {row}") from None
-    if not rows:
-        raise CorruptFileError(f"{path} has a header but no rows")
-    return np.array(rows, dtype=np.float64)
-
-
 def interpolate_missing(table: np.ndarray) -> np.ndarray:
     """Linear interpolation in time per column (ends take the nearest value); all-NaN columns are an error."""
     out = table.copy()
@@ -116,9 +94,16 @@ def window_ends(start: int, stop: int, lookback: int, step: int, delay: int, bad
 class WindowBatches(Dataset):
     """Windows gathered a batch at a time: `ds[index_tensor]` -> (x (B, timesteps, F), y (B,))."""
 
-    def __init__(self, features: Tensor, target: Tensor, ends: Tensor, timesteps: int, step: int, delay: int) -> None:
-        self.features, self.target, self.ends, self.delay = features, target, ends, delay
-        self.offsets = torch.arange(-(timesteps - 1) * step, 1, step)  # oldest row first, e last
+    def __init__(self, features: Tensor, target: Tensor, ends: Tensor, offsets: Tensor, delay: int) -> None:
+        self.features, self.target, self.ends, self.offsets, self.delay = features, target, ends, offsets, delay
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        return len(self.offsets), self.features.shape[1]
+
+    def to(self, device: torch.device, moved: dict[int, Tensor]) -> WindowBatches:
+        return WindowBatches(*(move(t, device, moved) for t in (self.features, self.target, self.ends, self.offsets)),
+                             self.delay)
 
     def __len__(self) -> int:
         return len(self.ends)
@@ -128,35 +113,37 @@ class WindowBatches(Dataset):
         return self.features[e[:, None] + self.offsets], self.target[e + self.delay]
 
 
-class TimeseriesDataModule(pl.LightningDataModule):
+class TimeseriesDataModule(InMemoryDataModule):
     """Train/val/test windows of a measurement CSV; see the module docstring."""
 
     def __init__(self, path: str, features: Sequence[str], target: str, lookback: int = 1440, step: int = 6,
                  delay: int = 144, splits: Sequence[float] = (0.5, 0.25, 0.25), missing: str = "interpolate",
-                 generate: bool = False, batch_size: int = 128, eval_batch_size: int | None = None, seed: int = 0,
-                 input_shape: Sequence[int] = ()) -> None:
-        super().__init__()
+                 time_column: str | None = None, time_format: str | None = None, generate: bool = False,
+                 batch_size: int = 128, eval_batch_size: int | None = None, seed: int = 0,
+                 input_shape: Sequence[int] = (), augment: Callable[[Tensor], Tensor] | None = None) -> None:
         if missing not in POLICIES:
             raise ValueError(f"missing must be one of {POLICIES}, got {missing!r}")
         if lookback % step or lookback < step or delay < 0:
             raise ValueError(f"need lookback a positive multiple of step and delay >= 0; got {lookback}/{step}/{delay}")
         if len(splits) != 3 or abs(sum(splits) - 1) > 1e-6 or min(splits) <= 0:
             raise ValueError(f"splits are the train/val/test fractions summing to 1, got {list(splits)}")
+        if time_column is not None and time_column in [*features, target]:
+            raise ValueError(f"time_column={time_column!r} is also a feature or the target; it holds times, not values")
         self.timesteps = lookback // step
         if tuple(input_shape) != (self.timesteps, len(features)):
             raise ValueError(f"data.input_shape={list(input_shape)} must be [lookback // step, number of features] "
                              f"= [{self.timesteps}, {len(features)}]")
+        super().__init__(batch_size, splits[1], seed, 0, input_shape, eval_batch_size or max(batch_size, 512), augment)
         self.path, self.features, self.target = Path(path).expanduser(), list(features), target
-        self.lookback, self.step, self.delay, self.splits = lookback, step, delay, tuple(splits)
-        self.missing, self.generate, self.seed = missing, generate, seed
-        self.batch_size, self.eval_batch_size = batch_size, eval_batch_size or max(batch_size, 512)
-        self.input_shape = tuple(input_shape)
-        self.datasets: dict[str, WindowBatches] = {}
+        self.lookback, self.step, self.delay, self.fractions = lookback, step, delay, tuple(splits)
+        self.missing, self.generate = missing, generate
+        self.time_column, self.time_format = time_column, time_format
         self.stats: dict[str, np.ndarray] = {}
         self.target_scale = 1.0
         self.reference_metrics: dict[str, float] = {}
 
-    def _table(self) -> np.ndarray:
+    def _read(self) -> tuple[np.ndarray, str]:
+        """The table on its regular time grid (missing timestamps as NaN rows) and what was done, in words."""
         if not self.path.is_file():
             if not self.generate:
                 raise DatasetNotFoundError(missing_files_message(
@@ -165,56 +152,53 @@ class TimeseriesDataModule(pl.LightningDataModule):
                     "data.generate=true to write the generated series there."))
             generate_climate_csv(self.path)
         columns = self.features + ([self.target] if self.target not in self.features else [])
-        table = read_csv(self.path, columns)
-        if np.isnan(table).any():
-            if self.missing == "error":
-                raise ValueError(f"{self.path} has {int(np.isnan(table).any(1).sum())} rows with missing values "
-                                 "(data.missing=interpolate or drop handles them)")
-            if self.missing == "interpolate":
-                table = interpolate_missing(table)
+        series = read_series(self.path, columns, self.time_column, self.time_format)
+        if series.times is None:
+            return series.table, f"{len(series.table):,} rows read in file order (data.time_column=null)"
+        table, filled, step = fill_missing_times(series, self.path, self.time_column)
+        return table, (f"{len(table):,} rows every {timedelta(seconds=step)} by {self.time_column!r}, "
+                       f"{filled:,} missing timestamps added as empty rows")
+
+    def _table(self) -> np.ndarray:
+        """The table after the missing-value policy (interpolate | drop | error); says what it did, once."""
+        table, read = self._read()
+        bad = int(np.isnan(table).any(axis=1).sum())
+        if bad and self.missing == "error":
+            raise ValueError(f"{self.path} has {bad:,} rows with missing values ({read}); data.missing=interpolate "
+                             "or drop handles them")
+        if bad and self.missing == "interpolate":
+            table = interpolate_missing(table)
+        done = {"interpolate": "filled by linear interpolation in time",
+                "drop": "left out: no window or target touches them"}.get(self.missing, "")
+        announce(f"{self.path}: {read}; {bad:,} rows with missing values" + (f" {done}" if bad else "")
+                 + f" (data.missing={self.missing})")
         return table
 
-    def setup(self, stage: str | None = None) -> None:
-        if self.datasets:
-            return
+    def load_datasets(self) -> dict[str, WindowBatches]:
+        """Chronological train/val/test windows; statistics of the training range only."""
         table = self._table()
-        n = len(table)
-        bounds = np.round(np.cumsum([0, *self.splits]) * n).astype(int)
-        train = table[: bounds[1]]
-        mean, std = np.nanmean(train, axis=0), np.nanstd(train, axis=0)
+        bounds = np.round(np.cumsum([0, *self.fractions]) * len(table)).astype(int)
+        mean, std = np.nanmean(table[: bounds[1]], axis=0), np.nanstd(table[: bounds[1]], axis=0)
         std[std == 0] = 1.0
         self.stats = {"mean": mean, "std": std}
         normed = (table - mean) / std
         t_col = (self.features + [self.target]).index(self.target)
         self.target_scale = float(std[t_col])
-        bad = np.isnan(table[:, : len(self.features)]).any(axis=1)
+        bad, y = np.isnan(table[:, : len(self.features)]).any(axis=1), table[:, t_col]
         feats = torch.from_numpy(np.nan_to_num(normed[:, : len(self.features)])).float()
         target = torch.from_numpy(np.nan_to_num(normed[:, t_col])).float()
+        offsets = torch.arange(-(self.timesteps - 1) * self.step, 1, self.step)  # oldest row first, e last
+        datasets = {}
         for i, split in enumerate(("train", "val", "test")):
-            ends = window_ends(bounds[i], bounds[i + 1], self.lookback, self.step, self.delay, bad,
-                               np.isnan(table[:, t_col]))
+            ends = window_ends(bounds[i], bounds[i + 1], self.lookback, self.step, self.delay, bad, np.isnan(y))
             if len(ends) == 0:
                 raise ValueError(f"the {split} range (rows {bounds[i]}-{bounds[i + 1]}) is too short for "
                                  f"lookback={self.lookback} + delay={self.delay}")
-            self.datasets[split] = WindowBatches(feats, target, torch.from_numpy(ends), self.timesteps, self.step,
-                                                 self.delay)
+            datasets[split] = WindowBatches(feats, target, torch.from_numpy(ends), offsets, self.delay)
             if split != "train":  # predict the last observed target value, in the target's units
-                y = table[:, t_col]
-                self.reference_metrics[f"{split}/baseline_mae"] = float(np.nanmean(np.abs(y[ends] - y[ends + self.delay])))
-        print(f"Common-sense baseline (last value) MAE of {self.target!r}: "
-              + ", ".join(f"{k.split('/')[0]} {v:.4f}" for k, v in self.reference_metrics.items())
-              + f"; windows train/val/test: {', '.join(str(len(d)) for d in self.datasets.values())}")
-
-    def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader:
-        sampler = EpochBatchSampler(len(self.datasets[split]), batch_size, shuffle, self.seed)
-        return DataLoader(self.datasets[split], sampler=sampler, batch_size=None,
-                          generator=torch.Generator().manual_seed(self.seed))
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", self.batch_size, shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", self.eval_batch_size, shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", self.eval_batch_size, shuffle=False)
+                baseline = np.nanmean(np.abs(y[ends] - y[ends + self.delay]))
+                self.reference_metrics[f"{split}/baseline_mae"] = float(baseline)
+        announce(f"Common-sense baseline (last value) MAE of {self.target!r}: "
+                 + ", ".join(f"{k.split('/')[0]} {v:.4f}" for k, v in self.reference_metrics.items())
+                 + f"; windows train/val/test: {', '.join(str(len(d)) for d in datasets.values())}")
+        return datasets

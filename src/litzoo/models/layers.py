@@ -1,4 +1,4 @@
-"""Keras layer semantics that PyTorch lacks, implemented once (channels-first images).
+"""Keras 2-D image and dense layers with the semantics PyTorch lacks, implemented once (channels-first images).
 
 Every class keeps the Keras constructor vocabulary (`filters`, `strides`, `padding='same'`,
 `activation='relu'`, ...) so a model config reads like the seed's Keras code. Input sizes
@@ -39,6 +39,13 @@ def _pair(v: int | Sequence[int]) -> tuple[int, int]:
     return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
 
 
+def check_rate(name: str, rate: float) -> float:
+    """A Keras dropout rate, validated: [0, 1)."""
+    if not 0.0 <= rate < 1.0:
+        raise ValueError(f"{name} must be in [0, 1), got {rate!r}")
+    return float(rate)
+
+
 def _check_padding(padding: str) -> str:
     if padding not in ("valid", "same"):
         raise ValueError(f"padding must be 'valid' or 'same', got {padding!r}")
@@ -52,13 +59,6 @@ def same_padding(size: int, kernel: int, stride: int, dilation: int = 1) -> tupl
     return total // 2, total - total // 2
 
 
-def conv_output_size(size: int, kernel: int, stride: int = 1, padding: str = "valid", dilation: int = 1) -> int:
-    """Keras output length: ceil(I / S) for 'same', floor((I - D(K-1) - 1) / S) + 1 for 'valid'."""
-    if _check_padding(padding) == "same":
-        return math.ceil(size / stride)
-    return (size - dilation * (kernel - 1) - 1) // stride + 1
-
-
 class Conv2D(nn.Conv2d):
     """keras.layers.Conv2D; `padding='same'` works with any stride (asymmetric, as TensorFlow pads)."""
 
@@ -66,7 +66,7 @@ class Conv2D(nn.Conv2d):
                  padding: str = "valid", dilation_rate: int | Sequence[int] = 1, activation: str | None = None,
                  use_bias: bool = True) -> None:
         k, s, d = _pair(kernel_size), _pair(strides), _pair(dilation_rate)
-        self.keras_padding = _check_padding(padding)
+        _check_padding(padding)
         # Symmetric 'same' (stride 1, even total) is native padding: no F.pad copy in the hot path.
         native = padding == "same" and s == (1, 1) and all(di * (ki - 1) % 2 == 0 for ki, di in zip(k, d))
         pad = tuple(di * (ki - 1) // 2 for ki, di in zip(k, d)) if native else 0
@@ -155,9 +155,7 @@ class Dropout(nn.Dropout):
     """keras.layers.Dropout(rate)."""
 
     def __init__(self, rate: float) -> None:
-        if not 0.0 <= rate < 1.0:
-            raise ValueError(f"Dropout rate must be in [0, 1), got {rate!r}")
-        super().__init__(p=rate)
+        super().__init__(p=check_rate("Dropout rate", rate))
 
 
 class Activation(nn.Module):

@@ -5,10 +5,12 @@ Seeds 000/001 (DLwP 5.3: `VGG16(weights='imagenet', include_top=False, input_sha
 summary, as a nested Keras model is; its layers are addressable by Keras names (`block5_conv1`,
 `conv5_block1`) for freezing and fine-tuning.
 
-Weights: `none` (random), `imagenet` (torchvision's download; needs network) or a local file loaded
-with `weights_only=True`, either torchvision's state dict (`vgg16-397923af.pth`, `resnet50-*.pth`) or a
-`state_dict()` of these bases. torchvision's weights expect Keras' `preprocess_input(mode='torch')`
-input (data.preprocess=imagenet), not the 'caffe' BGR convention of Keras' own VGG16/ResNet50 weights.
+Both are torchvision's own modules (`vgg16().features`, `resnet50()`'s stages) under Keras' names, so
+torchvision's weights load unchanged. Weights: `none` (random), `imagenet` (torchvision's download; needs
+network) or a local file loaded with `weights_only=True`, either torchvision's state dict
+(`vgg16-397923af.pth`, `resnet50-*.pth`) or a `state_dict()` of these bases. torchvision's weights
+expect Keras' `preprocess_input(mode='torch')` input (data.preprocess=imagenet), not the 'caffe' BGR
+convention of Keras' own VGG16/ResNet50 weights.
 """
 from __future__ import annotations
 
@@ -22,9 +24,6 @@ from torch import Tensor, nn
 from litzoo.models import layers as L
 from litzoo.models.sequential import KerasSequential, sequential
 
-# torchvision's VGG16 "D" configuration, per block: (filters, convs).
-VGG16_BLOCKS = ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3))
-RESNET50_STAGES = (3, 4, 6, 3)  # bottleneck blocks in Keras' stages conv2 .. conv5
 
 
 class PretrainedBase(nn.Sequential):
@@ -54,8 +53,13 @@ class PretrainedBase(nn.Sequential):
                 m.eval()
         return self
 
+
 class VGG16(PretrainedBase):
-    """Keras' VGG16 conv base (same weights as torchvision's `vgg16().features`)."""
+    """Keras' VGG16 conv base: torchvision's `vgg16().features`, convs named `block1_conv1` .. `block5_conv3`.
+
+    Keras' conv layers include their ReLU; here it is the next layer, `block1_conv1_relu` (Keras' ResNet
+    naming), so the weights keep the keys `block5_conv1.weight` of earlier checkpoints and files.
+    """
 
 
 class ResNet50(PretrainedBase):
@@ -88,22 +92,28 @@ def _read_state(weights: str, imagenet: object) -> dict[str, Tensor] | None:
 def vgg16(weights: str = "imagenet") -> VGG16:
     """Keras' `VGG16(include_top=False)`: 13 convs + 5 max pools, 14,714,688 params."""
     from torchvision.models import VGG16_Weights
+    from torchvision.models.vgg import cfgs, make_layers
 
-    layers: OrderedDict[str, nn.Module] = OrderedDict()
-    channels = 3
-    for b, (filters, convs) in enumerate(VGG16_BLOCKS, start=1):
-        for c in range(1, convs + 1):
-            layers[f"block{b}_conv{c}"] = L.Conv2D(channels, filters, 3, padding="same", activation="relu")
-            channels = filters
-        layers[f"block{b}_pool"] = L.MaxPooling2D(2)
-    base = VGG16(layers)
+    # vgg16() builds `features` with make_layers(cfgs["D"]); calling it directly skips the 120M-weight classifier
+    features = make_layers(cfgs["D"])
     state = _read_state(weights, VGG16_Weights.IMAGENET1K_V1)
-    if state is not None:
-        if any(k.startswith("features.") for k in state):  # torchvision's layout: features.<index>.weight
-            convs = [k for k in state if k.startswith("features.") and k.endswith(".weight")]
-            convs.sort(key=lambda k: int(k.split(".")[1]))
-            state = {f"{name}.{kind}": state[k.replace(".weight", f".{kind}")]
-                     for name, k in zip((n for n in layers if "conv" in n), convs) for kind in ("weight", "bias")}
+    if state is not None and any(k.startswith("features.") for k in state):  # torchvision's file
+        features.load_state_dict({k.removeprefix("features."): v for k, v in state.items()
+                                  if k.startswith("features.")})
+        state = None
+    layers: OrderedDict[str, nn.Module] = OrderedDict()
+    block, conv = 1, 0
+    for layer in features:
+        if isinstance(layer, nn.Conv2d):
+            conv += 1
+            name = f"block{block}_conv{conv}"
+        elif isinstance(layer, nn.ReLU):
+            name = f"block{block}_conv{conv}_relu"
+        else:
+            name, block, conv = f"block{block}_pool", block + 1, 0
+        layers[name] = layer
+    base = VGG16(layers)
+    if state is not None:  # a state_dict() of this base
         base.load_state_dict(state)
     return base
 

@@ -1,36 +1,29 @@
-"""Text and sequence layers with Keras semantics: Embedding, LSTM, GRU, Bidirectional, Conv1D, pooling.
+"""Keras recurrent layers: LSTM, GRU, Bidirectional, with Keras' `dropout` and `recurrent_dropout`.
 
-Sequences are (B, L, C), channels-last as in Keras, so summary shapes read like the seed notes; the
-1-D conv/pool layers transpose to PyTorch's (B, C, L) internally.
+Sequences are (B, L, C), channels-last as in Keras. The layers keep PyTorch's fused `nn.LSTM`/`nn.GRU`
+weights and run the fused kernel (cuDNN on GPU, oneDNN/ATen on CPU) whenever `recurrent_dropout` is
+inactive. With `recurrent_dropout > 0` in training mode, one dropout mask per sequence multiplies
+h(t-1) where it enters the recurrent products (Gal & Ghahramani 2016, as Keras does), which no fused
+kernel offers: `masked_gru`/`masked_lstm` run that recurrence with a hand-written backward pass. Why:
+autograd through a Python step loop costs ~20 recorded ops a step (6-9x the fused kernel on CPU);
+here the input projections of all steps are one matmul, each step is ~7 in-place-friendly ops
+forward and ~6 backward, and the weight gradients are one matmul over all steps.
 
-Recurrent layers keep PyTorch's fused (cuDNN on GPU) `nn.LSTM`/`nn.GRU` weights and use the fused
-kernel whenever `recurrent_dropout` is inactive. With `recurrent_dropout > 0` in training mode they run
-a step loop over the same weights with one dropout mask per sequence on the recurrent state (Gal &
-Ghahramani 2016, as Keras does). PyTorch's LSTM has two bias vectors (+4*units weights): the layer
-reports Keras' count through `keras_params()` and the summary shows both. Keras 3 GRU (reset_after=True)
-has the same layout as PyTorch's. Initialisers are Keras' (glorot_uniform kernel, orthogonal
-recurrent kernel, zero bias with LSTM forget bias 1, Embedding uniform(-0.05, 0.05), Conv1D glorot):
-they matter for how these small models train.
+PyTorch's LSTM has two bias vectors (+4*units weights): the layer reports Keras' count through
+`keras_params()` and the summary shows both. Keras 3 GRU (reset_after=True) has PyTorch's layout.
+Initialisers are Keras' (glorot_uniform kernel, orthogonal recurrent kernel, zero bias with LSTM
+forget bias 1): they matter for how these small models train.
 """
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from litzoo.models.layers import activation_fn, same_padding
-
-Shape = tuple[int, ...]
-
-
-def _check_rate(name: str, rate: float) -> float:
-    if not 0.0 <= rate < 1.0:
-        raise ValueError(f"{name} must be in [0, 1), got {rate!r}")
-    return float(rate)
+from litzoo.models.layers import check_rate
 
 
 def sequence_mask(batch: int, size: int, rate: float, like: Tensor) -> Tensor:
@@ -39,51 +32,102 @@ def sequence_mask(batch: int, size: int, rate: float, like: Tensor) -> Tensor:
     return torch.bernoulli(like.new_full((batch, size), keep)) / keep
 
 
-class Embedding(nn.Embedding):
-    """keras.layers.Embedding(input_dim, output_dim); optionally filled from a GloVe-format file.
-
-    `embeddings_file` is read by the data module once the vocabulary is known (see `load_pretrained`);
-    `trainable=False` freezes the matrix (Keras' `layer.trainable = False`).
-    """
-
-    def __init__(self, input_dim: int, output_dim: int, embeddings_file: str | None = None,
-                 trainable: bool = True) -> None:
-        super().__init__(input_dim, output_dim)
-        nn.init.uniform_(self.weight, -0.05, 0.05)
-        self.embeddings_file = embeddings_file
-        self.weight.requires_grad_(trainable)
-
-    def load_pretrained(self, vocabulary: Sequence[str], first_index: int) -> int:
-        """Fill rows from `embeddings_file` (word i of `vocabulary` -> row first_index + i); returns rows found."""
-        from litzoo.text import load_glove
-
-        matrix, found = load_glove(self.embeddings_file, vocabulary, first_index, self.num_embeddings,
-                                   self.embedding_dim)
-        with torch.no_grad():
-            self.weight.copy_(matrix)
-        return found
-
-    def forward(self, x: Tensor) -> Tensor:  # (B, L) int -> (B, L, D)
-        return super().forward(x.long())
+def _shifted(states: Tensor) -> Tensor:
+    """(T, B, H) states -> the states one step earlier, zeros (Keras' initial state) first."""
+    return torch.cat([states.new_zeros(1, *states.shape[1:]), states[:-1]])
 
 
-def _make_embedding(s: Shape, input_length: int | None = None, **kw: Any) -> Embedding:
-    if input_length is not None and (len(s) != 1 or s[0] != input_length):
-        raise ValueError(f"Embedding input_length={input_length} does not match the input shape {s}")
-    return Embedding(**kw)
+class _MaskedGRU(torch.autograd.Function):
+    """GRU (reset_after) over time-major input projections `xs` (T, B, 3H), `mask` (B, H) on h(t-1)."""
+
+    @staticmethod
+    def forward(ctx: Any, xs: Tensor, mask: Tensor, w_hh: Tensor, b_hh: Tensor) -> Tensor:
+        steps, batch, h3 = xs.shape
+        hid = h3 // 3
+        w_t = w_hh.t()
+        gh, rz = torch.empty_like(xs), xs.new_empty(steps, batch, 2 * hid)  # recurrent products; r, z
+        hs, n = xs.new_empty(steps, batch, hid), xs.new_empty(steps, batch, hid)
+        h = xs.new_zeros(batch, hid)
+        for t in range(steps):
+            torch.addmm(b_hh, h * mask, w_t, out=gh[t])
+            torch.sigmoid(xs[t, :, :2 * hid] + gh[t, :, :2 * hid], out=rz[t])
+            torch.tanh(torch.addcmul(xs[t, :, 2 * hid:], rz[t, :, :hid], gh[t, :, 2 * hid:]), out=n[t])
+            h = torch.lerp(n[t], h, rz[t, :, hid:], out=hs[t])  # (1 - z) n + z h(t-1)
+        ctx.save_for_backward(mask, w_hh, hs, gh, rz, n)
+        return hs
+
+    @staticmethod
+    def backward(ctx: Any, dhs: Tensor) -> tuple[Tensor, None, Tensor, Tensor]:
+        mask, w_hh, hs, gh, rz, n = ctx.saved_tensors
+        hid = hs.shape[-1]
+        h_prev = _shifted(hs)
+        r, z, hn = rz[..., :hid], rz[..., hid:], gh[..., 2 * hid:]
+        dn = (1 - z) * (1 - n * n)  # d(pre-tanh n) / dh(t)
+        # d(recurrent products r, z, n) / dh(t): every gate gradient is linear in dh(t)
+        coef = torch.cat([dn * hn * r * (1 - r), (h_prev - n) * z * (1 - z), dn * r], dim=-1)
+        dh_all, dh = torch.empty_like(hs), hs.new_zeros(hs.shape[1:])
+        for t in range(hs.shape[0] - 1, -1, -1):
+            dh = torch.add(dh, dhs[t], out=dh_all[t])
+            dgh = dh.repeat(1, 3).mul_(coef[t])
+            dh = torch.addcmul(dh * z[t], dgh.mm(w_hh), mask)
+        dgh = dh_all.repeat(1, 1, 3).mul_(coef)
+        dxs = torch.cat([dgh[..., :2 * hid], dh_all * dn], dim=-1)
+        dw = dgh.flatten(0, 1).t().mm((h_prev * mask).flatten(0, 1))
+        return dxs, None, dw, dgh.sum((0, 1))
+
+
+class _MaskedLSTM(torch.autograd.Function):
+    """LSTM (gates i, f, g, o) over time-major input projections `xs` (T, B, 4H), `mask` (B, H) on h(t-1)."""
+
+    @staticmethod
+    def forward(ctx: Any, xs: Tensor, mask: Tensor, w_hh: Tensor, b_hh: Tensor) -> Tensor:
+        steps, batch, h4 = xs.shape
+        hid = h4 // 4
+        w_t = w_hh.t()
+        gates, hs, cs, tcs = torch.empty_like(xs), *(xs.new_empty(steps, batch, hid) for _ in range(3))
+        h = c = xs.new_zeros(batch, hid)
+        for t in range(steps):
+            g = torch.addmm(b_hh, h * mask, w_t, out=gates[t]).add_(xs[t])
+            g[:, :2 * hid].sigmoid_()
+            g[:, 2 * hid:3 * hid].tanh_()
+            g[:, 3 * hid:].sigmoid_()
+            c = torch.addcmul(g[:, hid:2 * hid] * c, g[:, :hid], g[:, 2 * hid:3 * hid], out=cs[t])
+            h = torch.mul(g[:, 3 * hid:], torch.tanh(c, out=tcs[t]), out=hs[t])
+        ctx.save_for_backward(mask, w_hh, gates, hs, cs, tcs)
+        return hs
+
+    @staticmethod
+    def backward(ctx: Any, dhs: Tensor) -> tuple[Tensor, None, Tensor, Tensor]:
+        mask, w_hh, gates, hs, cs, tcs = ctx.saved_tensors
+        i, f, g, o = gates.chunk(4, dim=-1)
+        dc_dh = o * (1 - tcs * tcs)
+        # d(pre-activation gates) = [dc, dc, dc, dh] * coef
+        coef = torch.cat([g * i * (1 - i), _shifted(cs) * f * (1 - f), i * (1 - g * g), tcs * o * (1 - o)], dim=-1)
+        dh_all, dc_all = torch.empty_like(hs), torch.empty_like(hs)
+        dh, dc = hs.new_zeros(hs.shape[1:]), hs.new_zeros(hs.shape[1:])
+        for t in range(hs.shape[0] - 1, -1, -1):
+            dh = torch.add(dh, dhs[t], out=dh_all[t])
+            dc = torch.addcmul(dc, dh, dc_dh[t], out=dc_all[t])
+            dgates = torch.cat([dc, dc, dc, dh], dim=1).mul_(coef[t])
+            dh = dgates.mm(w_hh).mul_(mask)
+            dc = dc * f[t]
+        dgates = torch.cat([dc_all, dc_all, dc_all, dh_all], dim=-1).mul_(coef)
+        dw = dgates.flatten(0, 1).t().mm((_shifted(hs) * mask).flatten(0, 1))
+        return dgates, None, dw, dgates.sum((0, 1))
 
 
 class _Recurrent:
     """Keras arguments and the dropout logic shared by LSTM and GRU (mixed into nn.LSTM / nn.GRU)."""
 
     gates = 0
+    recurrence: type[torch.autograd.Function]  # _MaskedLSTM / _MaskedGRU
 
     def __init__(self, input_size: int, units: int, return_sequences: bool = False, dropout: float = 0.0,
                  recurrent_dropout: float = 0.0) -> None:
         super().__init__(input_size, units, batch_first=True)  # nn.LSTM / nn.GRU, next in the MRO
         self.return_sequences = return_sequences
-        self.keras_dropout = _check_rate("dropout", dropout)
-        self.recurrent_dropout = _check_rate("recurrent_dropout", recurrent_dropout)
+        self.keras_dropout = check_rate("dropout", dropout)
+        self.recurrent_dropout = check_rate("recurrent_dropout", recurrent_dropout)
         units = self.hidden_size
         nn.init.xavier_uniform_(self.weight_ih_l0)  # Keras kernel: glorot_uniform over (in, gates*units)
         nn.init.orthogonal_(self.weight_hh_l0)
@@ -103,48 +147,32 @@ class _Recurrent:
         return seq if self.return_sequences else seq[:, -1]
 
     def step_loop(self, x: Tensor, mask: Tensor) -> Tensor:
-        raise NotImplementedError
+        """The recurrence with `mask` on h(t-1) where it enters the gates, (B, L, F) -> (B, L, units)."""
+        dtype = torch.promote_types(x.dtype, torch.float32)  # at least fp32: the state passes through every step
+        w_ih, b_ih, w_hh, b_hh = (w.to(dtype) for w in (self.weight_ih_l0, self.bias_ih_l0, self.weight_hh_l0,
+                                                         self.bias_hh_l0))
+        with torch.autocast(x.device.type, enabled=False):
+            xs = F.linear(x.to(dtype), w_ih, b_ih)  # the input projections of all steps in one matmul
+            seq = self.recurrence.apply(xs.transpose(0, 1).contiguous(), mask.to(dtype), w_hh, b_hh)
+        return seq.transpose(0, 1)  # (B, L, units)
 
 
 class LSTM(_Recurrent, nn.LSTM):
     """keras.layers.LSTM(units, return_sequences, dropout, recurrent_dropout); tanh/sigmoid as Keras."""
 
     gates = 4
+    recurrence = _MaskedLSTM
 
     def keras_params(self) -> int:
         """Keras has one bias vector: 4 * units * (inputs + units + 1)."""
         return 4 * self.hidden_size * (self.input_size + self.hidden_size + 1)
-
-    def step_loop(self, x: Tensor, mask: Tensor) -> Tensor:
-        """The LSTM recurrence with `mask` on h(t-1) where it enters the gates."""
-        xs = F.linear(x, self.weight_ih_l0, self.bias_ih_l0)  # (B, L, 4H), all input projections at once
-        h = c = x.new_zeros(x.shape[0], self.hidden_size)
-        out = []
-        for t in range(x.shape[1]):
-            i, f, g, o = (xs[:, t] + F.linear(h * mask, self.weight_hh_l0, self.bias_hh_l0)).chunk(4, dim=1)
-            c = f.sigmoid() * c + i.sigmoid() * g.tanh()
-            h = o.sigmoid() * c.tanh()
-            out.append(h)
-        return torch.stack(out, dim=1)
 
 
 class GRU(_Recurrent, nn.GRU):
     """keras.layers.GRU (Keras 3, reset_after=True: PyTorch's layout and equations)."""
 
     gates = 3
-
-    def step_loop(self, x: Tensor, mask: Tensor) -> Tensor:
-        """The GRU recurrence with `mask` on h(t-1) where it enters the gates (the update uses h(t-1))."""
-        xs = F.linear(x, self.weight_ih_l0, self.bias_ih_l0)  # (B, L, 3H): r, z, n
-        h = x.new_zeros(x.shape[0], self.hidden_size)
-        out = []
-        for t in range(x.shape[1]):
-            xr, xz, xn = xs[:, t].chunk(3, dim=1)
-            hr, hz, hn = F.linear(h * mask, self.weight_hh_l0, self.bias_hh_l0).chunk(3, dim=1)
-            r, z = (xr + hr).sigmoid(), (xz + hz).sigmoid()
-            h = (1 - z) * (xn + r * hn).tanh() + z * h
-            out.append(h)
-        return torch.stack(out, dim=1)
+    recurrence = _MaskedGRU
 
 
 RNN_TYPES: dict[str, type[nn.Module]] = {"LSTM": LSTM, "GRU": GRU}
@@ -181,70 +209,3 @@ class Bidirectional(nn.Module):
         if self.forward_layer.return_sequences:
             bwd = bwd.flip(1)  # Keras re-aligns the backward outputs with the input time steps
         return MERGE_MODES[self.merge_mode](fwd, bwd)
-
-
-class Conv1D(nn.Conv1d):
-    """keras.layers.Conv1D on channels-last (B, L, C) input; padding 'valid', 'same' or 'causal'."""
-
-    def __init__(self, in_channels: int, filters: int, kernel_size: int, strides: int = 1, padding: str = "valid",
-                 dilation_rate: int = 1, activation: str | None = None, use_bias: bool = True) -> None:
-        if padding not in ("valid", "same", "causal"):
-            raise ValueError(f"Conv1D padding must be 'valid', 'same' or 'causal', got {padding!r}")
-        super().__init__(in_channels, filters, kernel_size, stride=strides, dilation=dilation_rate, bias=use_bias)
-        nn.init.xavier_uniform_(self.weight)  # Keras: glorot_uniform kernel, zero bias
-        if self.bias is not None:
-            nn.init.zeros_(self.bias)
-        self.keras_padding = padding
-        self.activation = activation
-        self.act = activation_fn(activation)
-
-    def forward(self, x: Tensor) -> Tensor:  # (B, L, C) -> (B, L', filters)
-        x = x.transpose(1, 2)
-        k, s, d = self.kernel_size[0], self.stride[0], self.dilation[0]
-        if self.keras_padding == "same":
-            x = F.pad(x, same_padding(x.shape[-1], k, s, d))
-        elif self.keras_padding == "causal":
-            x = F.pad(x, (d * (k - 1), 0))
-        return self.act(super().forward(x)).transpose(1, 2)
-
-
-class MaxPooling1D(nn.Module):
-    """keras.layers.MaxPooling1D(pool_size=2, strides=pool_size, padding) on (B, L, C)."""
-
-    def __init__(self, pool_size: int = 2, strides: int | None = None, padding: str = "valid") -> None:
-        super().__init__()
-        if padding not in ("valid", "same"):
-            raise ValueError(f"padding must be 'valid' or 'same', got {padding!r}")
-        self.pool_size, self.strides, self.padding = pool_size, strides or pool_size, padding
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = x.transpose(1, 2)  # (B, C, L)
-        if self.padding == "same":
-            x = F.pad(x, same_padding(x.shape[-1], self.pool_size, self.strides), value=-math.inf)
-        return F.max_pool1d(x, self.pool_size, self.strides).transpose(1, 2)
-
-
-class GlobalMaxPooling1D(nn.Module):
-    """keras.layers.GlobalMaxPooling1D: (B, L, C) -> (B, C)."""
-
-    def forward(self, x: Tensor) -> Tensor:
-        return x.amax(dim=1)
-
-
-class GlobalAveragePooling1D(nn.Module):
-    """keras.layers.GlobalAveragePooling1D: (B, L, C) -> (B, C)."""
-
-    def forward(self, x: Tensor) -> Tensor:
-        return x.mean(dim=1)
-
-
-LAYER_TYPES: dict[str, Callable[..., nn.Module]] = {
-    "Embedding": _make_embedding,
-    "LSTM": lambda s, **kw: LSTM(s[-1], **kw),
-    "GRU": lambda s, **kw: GRU(s[-1], **kw),
-    "Bidirectional": lambda s, **kw: Bidirectional(s[-1], **kw),
-    "Conv1D": lambda s, **kw: Conv1D(s[-1], **kw),
-    "MaxPooling1D": lambda s, **kw: MaxPooling1D(**kw),
-    "GlobalMaxPooling1D": lambda s, **kw: GlobalMaxPooling1D(**kw),
-    "GlobalAveragePooling1D": lambda s, **kw: GlobalAveragePooling1D(**kw),
-}

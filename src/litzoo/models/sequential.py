@@ -10,6 +10,17 @@ A model config lists layers the way the Keras code adds them::
 Input sizes are inferred as Keras does (a probe tensor runs through each new layer), layers get Keras'
 default names (`conv2d`, `conv2d_1`, `dense`, ...), and a final `softmax`/`sigmoid` is left to the loss
 (CrossEntropy / BCEWithLogits take logits: same parameters, numerically stable).
+
+The seeds show one model and then its variations (`padding='same'`, `strides=2`, an extra Dropout or
+BatchNormalization, average instead of max pooling). A model config keeps those knobs in `options`,
+refers to them by interpolation, and a layer whose `when` is falsy is left out::
+
+    options: {strides: 1, dropout: null}
+    layers:
+      - {type: Conv2D, filters: 10, kernel_size: 3, strides: "${model.options.strides}"}
+      - {type: Dropout, rate: "${model.options.dropout}", when: "${model.options.dropout}"}
+
+so `litzoo-train experiment=datacamp_conv model.options.strides=2` is the seed's stride example.
 """
 from __future__ import annotations
 
@@ -22,10 +33,11 @@ import torch
 from torch import Tensor, nn
 
 from litzoo.models import layers as L
-from litzoo.models import recurrent
+from litzoo.models import recurrent as R
+from litzoo.models import sequence as S
 
 Shape = tuple[int, ...]
-# Keras layer name -> factory(input shape without batch, **keras kwargs). Extended by other families.
+# The Keras vocabulary: layer name -> factory(input shape without batch, **keras kwargs).
 LAYER_TYPES: dict[str, Callable[..., nn.Module]] = {
     "Conv2D": lambda s, **kw: L.Conv2D(s[0], **kw),
     "MaxPooling2D": lambda s, **kw: L.MaxPooling2D(**kw),
@@ -37,7 +49,14 @@ LAYER_TYPES: dict[str, Callable[..., nn.Module]] = {
     "Dropout": lambda s, **kw: L.Dropout(**kw),
     "Activation": lambda s, **kw: L.Activation(**kw),
     "BatchNormalization": lambda s, **kw: L.BatchNormalization(s[0], **kw),
-    **recurrent.LAYER_TYPES,  # Embedding, LSTM, GRU, Bidirectional, Conv1D, ... (text and sequence models)
+    "Embedding": S.embedding,
+    "Conv1D": lambda s, **kw: S.Conv1D(s[-1], **kw),
+    "MaxPooling1D": lambda s, **kw: S.MaxPooling1D(**kw),
+    "GlobalMaxPooling1D": lambda s, **kw: S.GlobalMaxPooling1D(**kw),
+    "GlobalAveragePooling1D": lambda s, **kw: S.GlobalAveragePooling1D(**kw),
+    "LSTM": lambda s, **kw: R.LSTM(s[-1], **kw),
+    "GRU": lambda s, **kw: R.GRU(s[-1], **kw),
+    "Bidirectional": lambda s, **kw: R.Bidirectional(s[-1], **kw),
 }
 
 
@@ -77,8 +96,13 @@ def build_layer(spec: Mapping[str, Any], in_shape: Shape) -> tuple[str, nn.Modul
         raise TypeError(f"bad arguments for {kind} {spec}: {err}") from None
 
 
-def sequential(input_shape: Sequence[int], layers: Sequence[Mapping[str, Any]], input_dtype: str = "float32") -> KerasSequential:
-    """Build a Keras-style Sequential from layer specs (see module docstring)."""
+def sequential(input_shape: Sequence[int], layers: Sequence[Mapping[str, Any]], input_dtype: str = "float32",
+               options: Mapping[str, Any] | None = None) -> KerasSequential:
+    """Build a Keras-style Sequential from layer specs, leaving out those whose `when` is falsy (see module docstring).
+
+    `options` is read only through `${model.options.*}` interpolations in `layers`, resolved before this call.
+    """
+    layers = [{k: v for k, v in spec.items() if k != "when"} for spec in layers if spec.get("when", True)]
     if not layers:
         raise ValueError("a Sequential model needs at least one layer")
     dtype = getattr(torch, input_dtype)

@@ -1,5 +1,5 @@
 """Text vectorisation of the seed notes (DLwP 6.1): tokens, a top-N index, multi-hot, padded sequences,
-characters, the hashing trick, word n-grams, and GloVe-format pretrained embeddings.
+characters, the hashing trick and word n-grams (GloVe files: litzoo.data.glove).
 
 Index convention: Keras' `imdb.load_data()` (imdb.npz) exactly, so `num_words` means what it means there:
 0 = padding, 1 = start of sequence, 2 = out of vocabulary, 3 = reserved (never produced), and the token
@@ -13,12 +13,8 @@ import re
 import zlib
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 
 import numpy as np
-import torch
-
-from litzoo.data.base import CorruptFileError, DatasetNotFoundError
 
 PAD, START, OOV = 0, 1, 2
 INDEX_FROM = 3
@@ -105,29 +101,3 @@ def multi_hot(sequences: Sequence[np.ndarray], dim: int) -> np.ndarray:
     if lengths.sum():
         out[np.repeat(np.arange(len(sequences)), lengths), np.concatenate(sequences)] = True
     return out
-
-
-def load_glove(path: str | Path, vocabulary: Sequence[str], first_index: int, num_rows: int,
-               dim: int) -> tuple[torch.Tensor, int]:
-    """An embedding matrix from a GloVe text file (`word v1 ... vN` per line); rows of missing words stay 0."""
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise DatasetNotFoundError(f"GloVe file {path} not found (e.g. glove.6B.100d.txt from "
-                                   "https://nlp.stanford.edu/projects/glove/; set the Embedding's embeddings_file)")
-    wanted = {w: first_index + i for i, w in enumerate(vocabulary) if first_index + i < num_rows}
-    matrix = torch.zeros(num_rows, dim)
-    found = 0
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            word, *values = line.rstrip("\n").rstrip(" ").split(" ")
-            if len(values) != dim:
-                raise CorruptFileError(f"{path}:{lineno}: {len(values)} values for {word!r}, the Embedding "
-                                       f"has output_dim={dim}")
-            row = wanted.get(word)
-            if row is not None:
-                try:
-                    matrix[row] = torch.tensor([float(v) for v in values])
-                except ValueError:
-                    raise CorruptFileError(f"{path}:{lineno}: non-numeric value in the vector of {word!r}") from None
-                found += 1
-    return matrix, found

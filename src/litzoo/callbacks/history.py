@@ -1,0 +1,108 @@
+"""Keras' `History` as a file: `history.csv` in the run directory, one row per completed epoch.
+
+Columns use Keras' names (`loss`, `acc`, `val_loss`, `val_acc`, or `mae` for regression), then the
+learning rate and the epoch's wall seconds; epochs are numbered from 1. A resumed run reads the rows
+already on disk and appends, so `rows` always covers the whole run (the best epoch is found there).
+"""
+from __future__ import annotations
+
+import csv
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+from pytorch_lightning.callbacks import Callback
+
+FILENAME = "history.csv"
+
+
+def keras_key(name: str) -> str | None:
+    """`train/loss` -> `loss`, `val/acc` -> `val_acc`; step values and other splits -> None."""
+    split, _, metric = name.partition("/")
+    if not metric or metric.endswith(("_step", "_epoch")) or split not in ("train", "val"):
+        return None
+    return metric if split == "train" else f"val_{metric}"
+
+
+def read_history(path: Path) -> list[dict[str, Any]]:
+    """Rows of a history.csv as numbers (empty cells -> NaN); [] when the file does not exist."""
+    if not path.is_file():
+        return []
+    with path.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    return [{k: (int(v) if k == "epoch" else float(v) if v not in ("", None) else math.nan) for k, v in r.items()}
+            for r in rows]
+
+
+class History(Callback):
+    """Collects each epoch's train/val metrics, learning rate and seconds; appends them to `history.csv`."""
+
+    def __init__(self, dirpath: str | Path) -> None:
+        self.path = Path(dirpath) / FILENAME
+        self.rows: list[dict[str, Any]] = []
+        self._start = time.perf_counter()
+        self._val_epoch = -1
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if stage == "fit":
+            # a resumed run continues the file; rows past the checkpoint's epoch were never checkpointed
+            self.rows = read_history(self.path)
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        done = trainer.current_epoch  # epochs completed by the checkpoint we resumed from (0 when fresh)
+        if len(self.rows) > done:
+            self.rows = self.rows[:done]
+            if trainer.is_global_zero:
+                self._rewrite()
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._start = time.perf_counter()
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not trainer.sanity_checking:
+            self._val_epoch = trainer.current_epoch
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        row: dict[str, Any] = {"epoch": trainer.current_epoch + 1}
+        validated = self._val_epoch == trainer.current_epoch  # else val metrics are a previous epoch's
+        for name, value in sorted(trainer.callback_metrics.items()):
+            key = keras_key(name)
+            if key and value.numel() == 1 and (validated or not key.startswith("val_")):
+                row[key] = float(value)
+        optimizers = trainer.optimizers
+        row["lr"] = float(optimizers[0].param_groups[0]["lr"]) if optimizers else math.nan
+        row["seconds"] = round(time.perf_counter() - self._start, 3)
+        self.rows.append(row)
+        if trainer.is_global_zero:
+            self._append(row)
+
+    def _columns(self) -> list[str]:
+        keys = {k for r in self.rows for k in r} - {"epoch", "lr", "seconds"}
+        train = sorted(k for k in keys if not k.startswith("val_"))
+        train = ["loss", *[k for k in train if k != "loss"]] if "loss" in train else train
+        val = [f"val_{k}" for k in train if f"val_{k}" in keys]
+        return ["epoch", *train, *val, *sorted(keys - set(train) - set(val)), "lr", "seconds"]
+
+    def _append(self, row: dict[str, Any]) -> None:
+        columns = self._columns()
+        if not self.path.is_file() or self._header() != columns:
+            self._rewrite()  # new file, or a metric appeared: rewrite so every row has every column
+            return
+        with self.path.open("a", newline="") as f:
+            csv.DictWriter(f, columns, restval="").writerow(row)
+
+    def _header(self) -> list[str]:
+        with self.path.open(newline="") as f:
+            return next(csv.reader(f), [])
+
+    def _rewrite(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        with tmp.open("w", newline="") as f:
+            writer = csv.DictWriter(f, self._columns(), restval="")
+            writer.writeheader()
+            writer.writerows({k: ("" if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
+                             for r in self.rows)
+        tmp.replace(self.path)

@@ -1,0 +1,136 @@
+"""Reading a measurement CSV (the Jena climate layout, weather-station exports) with its time column.
+
+Every row must hold as many values as the header has names (otherwise every later column would be
+read one place off). The time column is parsed (ISO 8601 or Jena's `%d.%m.%Y %H:%M:%S`, detected from
+the first row, or `time_format`); timestamps must increase strictly. A regular series' step is its
+most common spacing; a missing timestamp becomes a row of NaN, for the missing-value policy to handle,
+so that no window or target silently spans a gap.
+"""
+from __future__ import annotations
+
+import calendar
+import csv
+import math
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from litzoo.data.base import CorruptFileError
+
+MISSING = ("", "na", "nan", "null")
+JENA_FORMAT = "%d.%m.%Y %H:%M:%S"  # '01.01.2009 00:10:00'
+AUTO_HELP = f"ISO 8601 ('2013-01-01T05:00:00Z', '2013-01-01 05:00:00') or Jena's '{JENA_FORMAT}'"
+UNORDERED_HELP = ("Sort the file by time and remove duplicate rows, or set data.time_column=null to read the rows "
+                  "in file order as evenly spaced.")
+
+
+class Series(NamedTuple):
+    """The named columns as float64 (T, C), NaN where missing; times in seconds (UTC) or None; file lines."""
+
+    table: np.ndarray
+    times: np.ndarray | None
+    lines: np.ndarray
+
+
+def read_series(path: Path, columns: Sequence[str], time_column: str | None = None,
+                time_format: str | None = None) -> Series:
+    """The numeric `columns` (NA/empty cells NaN) and the parsed `time_column`; bad rows name file and line."""
+    with path.open(newline="") as f:
+        reader = csv.reader(f)
+        header = next(reader, None)
+        if header is None:
+            raise CorruptFileError(f"{path} is empty")
+        wanted = list(columns) + ([time_column] if time_column else [])
+        absent = [c for c in wanted if c not in header]
+        if absent:
+            raise ValueError(f"{path} has no column(s) {absent}; its columns are {header}")
+        idx = [header.index(c) for c in columns]
+        t_idx = header.index(time_column) if time_column else None
+        rows, stamps, lines = [], [], []
+        for row in reader:
+            if not row:  # blank line
+                continue
+            if len(row) != len(header):
+                raise CorruptFileError(
+                    f"{path}:{reader.line_num}: {len(row)} values, but the header (line 1) names {len(header)} "
+                    "columns: every column after the first difference would be read one place off. Make the "
+                    "header name each column of the rows (check the delimiter and a missing or extra name).")
+            try:
+                rows.append([math.nan if row[i].strip().lower() in MISSING else float(row[i]) for i in idx])
+            except ValueError:
+                raise CorruptFileError(f"{path}:{reader.line_num}: not a number in columns {list(columns)}: "
+                                       f"{row}") from None
+            stamps.append(row[t_idx] if t_idx is not None else "")
+            lines.append(reader.line_num)
+    if not rows:
+        raise CorruptFileError(f"{path} has a header but no rows")
+    lines_arr = np.array(lines)
+    times = parse_times(stamps, time_format, path, lines_arr, time_column) if time_column else None
+    return Series(np.array(rows, dtype=np.float64), times, lines_arr)
+
+
+def _parser(first: str, time_format: str | None) -> tuple[Callable[[str], datetime], str]:
+    """A str -> datetime function and its description: `time_format`, else detected from the first value."""
+    if time_format:
+        return (lambda v: datetime.strptime(v.strip(), time_format)), f"data.time_format={time_format!r}"
+    try:
+        datetime.fromisoformat(first.strip())
+        return (lambda v: datetime.fromisoformat(v.strip())), "ISO 8601"
+    except ValueError:
+        datetime.strptime(first.strip(), JENA_FORMAT)  # a ValueError here: no known layout
+        return (lambda v: datetime.strptime(v.strip(), JENA_FORMAT)), f"Jena's {JENA_FORMAT!r}"
+
+
+def parse_times(values: Sequence[str], time_format: str | None, path: Path, lines: np.ndarray,
+                column: str) -> np.ndarray:
+    """Seconds since 1970 as int64 (times without a zone are read as UTC, those with one converted to it)."""
+    try:
+        parse, layout = _parser(values[0], time_format)
+    except ValueError:
+        raise CorruptFileError(f"{path}:{lines[0]}: time {values[0]!r} in column {column!r} is not {AUTO_HELP}: "
+                               "set data.time_format to its strptime format (e.g. '%m/%d/%Y %H:%M').") from None
+    out = np.empty(len(values), dtype=np.int64)
+    for i, value in enumerate(values):
+        try:
+            out[i] = calendar.timegm(parse(value).utctimetuple())
+        except ValueError:
+            raise CorruptFileError(f"{path}:{lines[i]}: time {value!r} in column {column!r} does not match the "
+                                   f"layout of the first row ({layout}).") from None
+    return out
+
+
+def regular_rows(times: np.ndarray, lines: np.ndarray, path: Path, column: str) -> tuple[np.ndarray, int]:
+    """(row position of each timestamp on the regular grid, step in seconds); refuses unordered times."""
+    if len(times) < 2:
+        return np.zeros(len(times), dtype=np.int64), 0
+    gaps = np.diff(times)
+    bad = np.flatnonzero(gaps <= 0)
+    if len(bad):
+        i = bad[0] + 1
+        what = "repeats the time of" if gaps[i - 1] == 0 else "is earlier than the time of"
+        raise CorruptFileError(f"{path}:{lines[i]}: the time in column {column!r} ({_stamp(times[i])}) {what} line "
+                               f"{lines[i - 1]}: times must increase strictly. {UNORDERED_HELP}")
+    values, counts = np.unique(gaps, return_counts=True)
+    step = int(values[np.argmax(counts)])  # the most common spacing: a regular series' step
+    off = np.flatnonzero(gaps % step)
+    if len(off):
+        i = off[0] + 1
+        raise CorruptFileError(f"{path}:{lines[i]}: the time in column {column!r} ({_stamp(times[i])}) is "
+                               f"{gaps[i - 1]} s after line {lines[i - 1]}, not a multiple of the series' step of "
+                               f"{step} s (its most common spacing): the rows are not evenly spaced. {UNORDERED_HELP}")
+    return (times - times[0]) // step, step
+
+
+def _stamp(seconds: int) -> str:
+    return datetime.fromtimestamp(int(seconds), timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def fill_missing_times(series: Series, path: Path, column: str) -> tuple[np.ndarray, int, int]:
+    """(table on the regular grid, missing timestamps filled with NaN rows, step in seconds)."""
+    positions, step = regular_rows(series.times, series.lines, path, column)
+    full = np.full((int(positions[-1]) + 1, series.table.shape[1]), np.nan)
+    full[positions] = series.table
+    return full, len(full) - len(series.table), step

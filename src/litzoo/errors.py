@@ -1,0 +1,48 @@
+"""Errors a user can act on: one paragraph naming the bad value or file and what is valid.
+
+`litzoo-train`, `litzoo-eval` and `litzoo-visualize` print `explain(error)` instead of a traceback
+(the traceback comes back with `verbose=true` or `HYDRA_FULL_ERROR=1`).
+"""
+from __future__ import annotations
+
+import errno
+import shutil
+from pathlib import Path
+
+
+class LitzooError(Exception):
+    """A user-facing error whose message is the whole explanation."""
+
+
+class DivergedError(LitzooError):
+    """The loss became NaN or infinite: the run stopped and is recorded as `diverged`."""
+
+
+def diverged_message(what: str, value: float, epoch: int, step: int, lr: float | None) -> str:
+    """The paragraph for a non-finite loss (epoch from 1)."""
+    lr_text = f" (learning rate {lr:g})" if lr is not None else ""
+    return (f"The {what} became {value} at epoch {epoch}, step {step}: the run diverged and was stopped. "
+            f"The most likely cause is a learning rate that is too high{lr_text}: lower optimizer.lr by 10x. "
+            "Other causes: inputs that are not scaled (NaN/Inf or huge values in the data), or a loss that "
+            "does not match the output layer. checkpoints/last.ckpt still holds the last finite epoch; "
+            "no checkpoint of the diverged model was kept or tested.")
+
+
+def disk_full_message(path: str | Path, err: BaseException) -> str:
+    """The paragraph for a write that failed for lack of space (torch reports it as a RuntimeError)."""
+    folder = Path(path).parent
+    try:
+        free = f"{shutil.disk_usage(folder).free / 2**20:,.0f} MiB free"
+    except OSError:
+        free = "free space unknown"
+    return (f"Could not write {path}: the disk is full ({free} on the filesystem of {folder}). "
+            "Free some space or point the runs elsewhere with paths.log_dir=<folder>; "
+            f"the previous checkpoint is intact. ({type(err).__name__}: {str(err).splitlines()[0][:200]})")
+
+
+def is_disk_full(err: BaseException) -> bool:
+    """ENOSPC, or torch's serializer failing to write (its message names no errno)."""
+    if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    text = str(err)
+    return isinstance(err, RuntimeError) and ("file write failed" in text or "inline_container" in text)

@@ -1,0 +1,70 @@
+"""The run record: `results.json`, strict JSON with a status, labelled best / test / last metrics.
+
+Statuses: `running` (written when the run starts, so a run killed with -9 never looks finished), then
+`ok`, `diverged`, `failed` or `interrupted`. Metrics are labelled by the model they come from:
+`best/*` (the epoch with the lowest finite `val/loss`, its number in `best/epoch`), `test/*` (the best
+checkpoint, tested after fit) and `last/*` (the last completed epoch). Epochs count from 1.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+FILENAME = "results.json"
+STATUSES = ("running", "ok", "diverged", "failed", "interrupted")
+
+
+def now() -> str:
+    return datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+def strict(obj: Any) -> Any:
+    """NaN/Inf -> None everywhere, so the file is strict JSON any parser reads."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {str(k): strict(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [strict(v) for v in obj]
+    return obj
+
+
+def write_results(run_dir: Path, results: dict[str, Any]) -> None:
+    """Atomic write of results.json (a reader never sees half a file)."""
+    path = Path(run_dir) / FILENAME
+    tmp = path.with_name(f".{FILENAME}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(strict(results), indent=2, allow_nan=False) + "\n")
+    tmp.replace(path)
+
+
+def read_results(run_dir: Path) -> dict[str, Any] | None:
+    """The results.json of a run, or None when absent or unreadable."""
+    try:
+        return json.loads((Path(run_dir) / FILENAME).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def best_row(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The first epoch with the lowest finite val_loss (what ModelCheckpoint(mode='min') keeps)."""
+    finite = [r for r in rows if isinstance(r.get("val_loss"), float) and math.isfinite(r["val_loss"])]
+    return min(finite, key=lambda r: r["val_loss"]) if finite else None
+
+
+def labelled_metrics(rows: list[dict[str, Any]], test: dict[str, float]) -> dict[str, float]:
+    """{'best/epoch', 'best/val_loss', ..., 'test/...', 'last/epoch', 'last/loss', 'last/val_loss', ...}."""
+    out: dict[str, float] = {}
+    skip = ("epoch", "lr", "seconds")
+    best = best_row(rows)
+    if best is not None:
+        out["best/epoch"] = best["epoch"]
+        out.update({f"best/{k}": v for k, v in best.items() if k not in skip})
+    out.update(test)
+    if rows:
+        out["last/epoch"] = rows[-1]["epoch"]
+        out.update({f"last/{k}": v for k, v in rows[-1].items() if k not in skip})
+    return out

@@ -1,0 +1,212 @@
+"""A sweep's summary: one row per job (the overrides that vary, status, best epoch and its validation
+metrics, test metrics, epochs, wall seconds, run folder, error), sorted by the sweep's objective.
+
+Read from the job folders alone (results.json, .hydra/), so it can be rebuilt for any sweep, also while it
+runs; `litzoo.sweep` writes it after every job and prints it at the end of the multirun.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+
+from litzoo import record
+
+DEFAULT_OBJECTIVE = {"metric": "best/val_loss", "direction": "minimize"}
+MARKER = ".litzoo-job"  # "pid@host" of the process running a job (litzoo.sweep.run_job); kill -9 leaves it
+# Printed columns dropped first when the table is wider than the terminal (the files keep them all).
+DROP_FIRST = ("run_dir", "wall_s", "epochs", "test/loss", "best_epoch", "job")
+
+
+@dataclass
+class SweepTable:
+    """The rows of a sweep, its column order, objective and (Optuna) best parameters."""
+
+    sweep_dir: Path
+    columns: list[str]
+    rows: list[dict[str, Any]]
+    objective: dict[str, str]
+    optuna: dict[str, Any] = field(default_factory=dict)
+
+
+def summary_rows(sweep_dir: Path) -> list[dict[str, Any]]:
+    """One raw row per job folder (a folder holding .hydra/ or results.json) under `sweep_dir`."""
+    sweep_dir = Path(sweep_dir)
+    if not sweep_dir.is_dir():
+        return []
+    jobs = {p.parent.parent for p in sweep_dir.rglob("overrides.yaml") if p.parent.name == ".hydra"}
+    jobs |= {p.parent for p in sweep_dir.rglob(record.FILENAME)}
+    jobs = {j for j in jobs if j != sweep_dir and ".submitit" not in j.relative_to(sweep_dir).parts}
+    return [_row(job, sweep_dir) for job in sorted(jobs)]
+
+
+def _row(job_dir: Path, sweep_dir: Path) -> dict[str, Any]:
+    rec = record.read_results(job_dir) or {}
+    status = rec.get("status", "ok" if rec else "running")
+    if status == "running":
+        status = _running_or_killed(job_dir)
+    hydra_dir = job_dir / ".hydra"
+    overrides = rec.get("overrides") or _load(hydra_dir / "overrides.yaml") or []
+    num = OmegaConf.select(_load(hydra_dir / "hydra.yaml") or OmegaConf.create(), "hydra.job.num", default=None)
+    metrics = rec.get("metrics") or {}
+    error = (rec.get("error") or "").strip().splitlines()
+    return {"job": num, "overrides": dict(_split(o) for o in overrides), "status": status,
+            "best_epoch": rec.get("best_epoch"),
+            **{k: v for k, v in metrics.items() if k.startswith(("best/val_", "test/"))},
+            "epochs": rec.get("epochs"), "wall_s": rec.get("wall_seconds"),
+            "run_dir": str(job_dir.relative_to(sweep_dir)), "error": error[0] if error else ""}
+
+
+def _split(override: str) -> tuple[str, str]:
+    key, _, value = override.partition("=")
+    return key.lstrip("+~"), value
+
+
+def _load(path: Path) -> Any:
+    try:
+        return OmegaConf.load(path)
+    except (OSError, ValueError):
+        return None
+
+
+def _running_or_killed(job_dir: Path) -> str:
+    """`running` while the job's process lives (or runs on another host), else `interrupted` (killed)."""
+    try:
+        pid, host = (job_dir / MARKER).read_text().strip().split("@", 1)
+    except (OSError, ValueError):
+        return "interrupted"
+    if host != socket.gethostname():
+        return "running"
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return "interrupted"
+    except PermissionError:
+        pass
+    return "running"
+
+
+def build_table(sweep_dir: Path) -> SweepTable:
+    """The sweep's rows, sorted by its objective (not-ok and missing values last)."""
+    sweep_dir = Path(sweep_dir)
+    rows = summary_rows(sweep_dir)
+    objective = _objective(sweep_dir)
+    keys = list(dict.fromkeys(k for row in rows for k in row["overrides"]))
+    swept = _swept_keys(sweep_dir)
+    varying = [k for k in keys if k in swept or len({row["overrides"].get(k) for row in rows}) > 1]
+    for row in rows:
+        row.update({k: row["overrides"].get(k) for k in varying})
+    metrics = {k for row in rows for k in row if k.startswith(("best/val_", "test/"))}
+    order = sorted(metrics, key=lambda k: (not k.startswith("best/"), not k.endswith("/val_loss") and not k.endswith("/loss"), k))
+    sign = -1.0 if objective["direction"] == "maximize" else 1.0
+
+    def rank(row: dict[str, Any]) -> tuple[int, float, int]:
+        value = row.get(objective["metric"])
+        good = row["status"] == "ok" and isinstance(value, (int, float)) and math.isfinite(value)
+        return (0 if good else 1, sign * value if good else 0.0, row["job"] if row["job"] is not None else 1 << 30)
+
+    rows.sort(key=rank)
+    columns = ["job", *varying, "status", "best_epoch", *order, "epochs", "wall_s", "run_dir", "error"]
+    optuna = _load(sweep_dir / "optimization_results.yaml")
+    return SweepTable(sweep_dir, columns, rows, objective, OmegaConf.to_container(optuna) if optuna else {})
+
+
+def swept_keys(task_overrides: list[str], params: Any = None) -> set[str]:
+    """Keys a multirun command line sweeps (`a=1,2`, `interval(..)`) plus `hydra.sweeper.params` (Optuna's
+    search space); keys as override_dirname sees them (no +/~)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides(list(task_overrides))
+    return {o.key_or_group for o in parsed if o.is_sweep_override()} | set(params or {})
+
+
+def _swept_keys(sweep_dir: Path) -> set[str]:
+    """The swept keys of multirun.yaml (basic sweeper): known before every job has run."""
+    cfg = _load(sweep_dir / "multirun.yaml")
+    if cfg is None:
+        return set()
+    return swept_keys(OmegaConf.select(cfg, "hydra.overrides.task") or [], OmegaConf.select(cfg, "hydra.sweeper.params"))
+
+
+def _objective(sweep_dir: Path) -> dict[str, str]:
+    """`objective` of the sweep's config (multirun.yaml, else the first job's .hydra/config.yaml)."""
+    for path in [sweep_dir / "multirun.yaml", *sorted(sweep_dir.glob("*/.hydra/config.yaml"))]:
+        cfg = _load(path)
+        if cfg is not None and cfg.get("objective"):
+            return {**DEFAULT_OBJECTIVE, **OmegaConf.to_container(cfg.objective)}
+    return dict(DEFAULT_OBJECTIVE)
+
+
+def _cell(column: str, value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.1f}" if column == "wall_s" else f"{value:.4f}"
+    return str(value)
+
+
+def write_summary(sweep_dir: Path) -> SweepTable:
+    """summary.csv and summary.md in the sweep folder (atomic: parallel jobs rewrite them)."""
+    table = build_table(sweep_dir)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(table.columns)
+    writer.writerows([[_cell(c, row.get(c)) for c in table.columns] for row in table.rows])
+    _atomic_write(table.sweep_dir / "summary.csv", out.getvalue())
+    _atomic_write(table.sweep_dir / "summary.md", _markdown(table))
+    return table
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+def _counts(table: SweepTable) -> str:
+    statuses = [row["status"] for row in table.rows]
+    counts = ", ".join(f"{statuses.count(s)} {s}" for s in dict.fromkeys(statuses))
+    return f"{len(statuses)} job{'s' * (len(statuses) != 1)}: {counts}" if statuses else "no jobs yet"
+
+
+def _optuna_lines(table: SweepTable) -> list[str]:
+    best = table.optuna.get("best_params")
+    if best is None:
+        return []
+    params = ", ".join(f"{k}={v}" for k, v in best.items())
+    return [f"Optuna best parameters: {params} ({table.objective['metric']} = {table.optuna.get('best_value')})"]
+
+
+def _markdown(table: SweepTable) -> str:
+    esc = lambda text: text.replace("|", "\\|")  # noqa: E731
+    lines = [f"# Sweep {table.sweep_dir}", "",
+             f"Objective: {table.objective['metric']} ({table.objective['direction']}); {_counts(table)}.", "",
+             "| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
+    lines += ["| " + " | ".join(esc(_cell(c, row.get(c))) for c in table.columns) + " |" for row in table.rows]
+    optuna = _optuna_lines(table)
+    return "\n".join(lines + ([""] + optuna if optuna else [])) + "\n"
+
+
+def format_table(table: SweepTable, width: int = 120) -> str:
+    """The summary as aligned text no wider than `width` (columns of DROP_FIRST dropped until it fits),
+    each not-ok job's error on a line of its own below."""
+    shown = [c for c in table.columns if c != "error"]
+    droppable = [c for c in DROP_FIRST if c in shown and c != table.objective["metric"]]
+    while True:
+        grid = [shown] + [[_cell(c, row.get(c)) for c in shown] for row in table.rows]
+        widths = [max(len(r[j]) for r in grid) for j in range(len(shown))]
+        lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in grid]
+        if max(map(len, lines)) <= width or not droppable:
+            break
+        shown.remove(droppable.pop(0))
+    errors = [f"job {row['job']} ({row['status']}): {row['error']}" for row in table.rows if row["error"]]
+    errors = [e if len(e) <= width else e[: width - 3] + "..." for e in errors]
+    head = f"Sweep {table.sweep_dir}  ({table.objective['metric']}, {table.objective['direction']}; {_counts(table)})"
+    return "\n".join([head, *lines, *errors, *_optuna_lines(table)])

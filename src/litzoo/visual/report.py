@@ -1,0 +1,244 @@
+"""The DLwP 5.4 pictures of one trained model, as PNG files and TensorBoard images.
+
+`litzoo-visualize` and the training callbacks both call these functions; a picture's TensorBoard tag
+and its file name are one string (`gradcam/val_0` <-> `visualizations/gradcam_val_0.png`).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+from torch import Tensor, nn
+
+from litzoo.data import text
+from litzoo.visual import figures
+from litzoo.visual.draw import as_array
+from litzoo.visual.compute import confusion_counts, deprocess, filter_patterns, grad_cam, token_attribution
+from litzoo.visual.inputs import Mistakes, class_names, pixel_input, predict_split, preprocess_mode, to_display
+from litzoo.visual.layers import conv_layers, device_of, embedding_layers, eval_mode, pick, run_until
+
+# DLwP 5.4.2's VGG16 layers ("block1_conv1" ...) and their ResNet50 counterparts: the first layer of each stage.
+STAGE_FIRST = re.compile(r"^(block\d+_conv1|conv\d+_block1)$")
+
+
+@dataclass
+class Publisher:
+    """Sends each picture to `folder/<tag with _ for />.png` and to a TensorBoard writer, at one step."""
+
+    folder: Path | None
+    writer: Any | None
+    step: int
+    written: list[Path] = field(default_factory=list)
+
+    def __call__(self, tag: str, image: Image.Image) -> None:
+        if self.writer is not None and hasattr(self.writer, "add_image"):
+            self.writer.add_image(tag, as_array(image), self.step, dataformats="HWC")
+        if self.folder is not None:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            path = self.folder / f"{tag.replace('/', '_')}.png"
+            image.save(path)
+            self.written.append(path)
+
+    def text(self, tag: str, markdown: str) -> None:
+        if self.writer is not None and hasattr(self.writer, "add_text"):
+            self.writer.add_text(tag, markdown, self.step)
+
+
+@dataclass
+class Subject:
+    """A net and what its pictures need from the data: class names, the input convention, the layers."""
+
+    net: nn.Module
+    datamodule: Any
+    num_classes: int | None  # None: not a classifier (no Grad-CAM, confusion matrix or mistakes)
+
+    def __post_init__(self) -> None:
+        self.names = class_names(self.datamodule, self.num_classes) if self.num_classes else []
+        self.mode = preprocess_mode(self.datamodule)
+        self.to_model = pixel_input(self.datamodule)
+        self.layers = conv_layers(self.net)
+        self.embeddings = embedding_layers(self.net)
+        self.images = len(getattr(self.net, "input_shape", ())) == 3  # (C, H, W): pictures of inputs make sense
+
+    def display(self, x: Tensor) -> Tensor:
+        return to_display(x, self.mode).cpu()
+
+    def label(self, index: int) -> str:
+        return self.names[index] if index < len(self.names) else str(index)
+
+
+@torch.no_grad()
+def write_activations(subject: Subject, x: Tensor, publish: Publisher, max_channels: int = 64) -> None:
+    """activations/<layer>: every conv layer's feature maps for the images x (DLwP 5.4.1)."""
+    if not subject.layers:
+        return
+    with eval_mode(subject.net):
+        maps = run_until(subject.net, x, subject.layers, last=list(subject.layers)[-1])
+    shown = subject.display(x)
+    for name, out in maps.items():
+        publish(f"activations/{name}", figures.activations_figure(name, shown, out.float().cpu(), max_channels))
+
+
+def default_filter_layers(names: list[str]) -> list[str]:
+    """All conv layers of a small convnet; the first layer of each stage of VGG16/ResNet50 (DLwP's choice)."""
+    if len(names) <= 5:
+        return list(names)
+    chosen = [n for n in names if STAGE_FIRST.match(n)]
+    return chosen if len(chosen) >= 3 else [names[round(i * (len(names) - 1) / 4)] for i in range(5)]
+
+
+def write_filters(subject: Subject, publish: Publisher, layers: list[str] | None = None, count: int = 16,
+                  steps: int = 40, size: int | None = None, step: float = 10.0) -> dict[str, Any]:
+    """filters/<layer>: DLwP 5.4.2's filter patterns of the first `count` filters of each layer."""
+    shape = tuple(getattr(subject.net, "input_shape", ()))
+    if not subject.layers or len(shape) != 3:
+        return {}
+    shape = shape if size is None else (shape[0], size, size)
+    results = {}
+    for name in layers or default_filter_layers(list(subject.layers)):
+        out_channels = getattr(pick(subject.layers, name), "out_channels", None) or _channels(subject, name, shape)
+        filters = list(range(min(count, out_channels)))
+        found = filter_patterns(subject.net, subject.layers, name, filters, shape, subject.to_model, steps, step)
+        publish(f"filters/{name}", figures.filters_figure(name, deprocess(found.pixels).cpu(), filters, found.gain))
+        results[name] = found
+    return results
+
+
+@torch.no_grad()
+def _channels(subject: Subject, name: str, shape: tuple[int, ...]) -> int:
+    """Output channels of a block (a residual block has no `out_channels`): one probe."""
+    x = torch.zeros(1, *shape, device=device_of(subject.net))
+    with eval_mode(subject.net):
+        return run_until(subject.net, x, subject.layers, name)[name].shape[1]
+
+
+def write_gradcams(subject: Subject, x: Tensor, labels: Tensor | None, image_names: list[str], publish: Publisher,
+                   layer: str | None = None) -> Tensor | None:
+    """gradcam/<image>: DLwP 5.4.3's heatmap of the predicted class on `layer` (default: the last conv layer)."""
+    if not subject.layers or not subject.num_classes:
+        return None
+    name = layer or list(subject.layers)[-1]
+    found = grad_cam(subject.net, pick(subject.layers, name), x)
+    shown = subject.display(x)
+    for i, image_name in enumerate(image_names):
+        pred = int(found.pred[i])
+        title = f"Grad-CAM on {name}: predicted {subject.label(pred)} (p={found.probs[i, pred]:.2f})"
+        if labels is not None:
+            title += f", true {subject.label(int(labels[i]))}"
+        publish(f"gradcam/{image_name}", figures.gradcam_figure(shown[i], found.cam[i], title))
+    return found.cam
+
+
+def write_confusion(subject: Subject, counts: Tensor, publish: Publisher, tag: str, split: str) -> None:
+    """confusion_matrix[/split]: counts with class names."""
+    publish(tag, figures.confusion_figure(counts, subject.names, f"confusion matrix, {split} split"))
+
+
+def write_mistakes(subject: Subject, mistakes: Mistakes, publish: Publisher, split: str) -> None:
+    """mistakes: the most confidently wrong images of a split, true and predicted labels."""
+    images = subject.display(mistakes.x) if mistakes.x is not None else torch.empty(0)
+    true = [subject.label(int(i)) for i in mistakes.target]
+    pred = [subject.label(int(i)) for i in mistakes.pred]
+    title = f"most confidently wrong {split} images ({mistakes.wrong} wrong of {mistakes.seen})"
+    publish("mistakes", figures.mistakes_figure(images, true, pred, mistakes.conf, title))
+
+
+def write_split_report(subject: Subject, publish: Publisher, split: str | None = "test", count: int = 16) -> None:
+    """confusion_matrix (on `split`, if given) and mistakes (the `count` most confidently wrong validation images)."""
+    if not subject.num_classes:
+        return
+    device = device_of(subject.net)
+    if split:
+        target, pred, _ = predict_split(subject.net, subject.datamodule, split, device)
+        write_confusion(subject, confusion_counts(target, pred, subject.num_classes), publish, "confusion_matrix", split)
+    if count and subject.images:
+        _, _, mistakes = predict_split(subject.net, subject.datamodule, "val", device, keep=count)
+        write_mistakes(subject, mistakes, publish, "validation")
+
+
+def tokens_of(ids: Tensor, vocabulary: list[str]) -> list[str]:
+    """Token ids -> words (litzoo.text's index convention); padding is kept as '' for alignment."""
+    special = {text.PAD: "", text.START: "<start>", text.OOV: "<oov>"}
+    words = []
+    for i in ids.tolist():
+        if i in special:
+            words.append(special[i])
+        else:
+            rank = i - text.FIRST_INDEX
+            words.append(vocabulary[rank] if 0 <= rank < len(vocabulary) else f"#{i}")
+    return words
+
+
+def write_text_heatmaps(subject: Subject, ids: Tensor, labels: Tensor | None, publish: Publisher) -> Tensor | None:
+    """text_heatmap/<i>: which words drove each review's prediction (gradient x input per token)."""
+    if not subject.embeddings or not subject.num_classes or ids.is_floating_point():
+        return None
+    found = token_attribution(subject.net, next(iter(subject.embeddings.values())), ids)
+    vocabulary = list(getattr(subject.datamodule, "vocabulary", None) or [])
+    for i in range(len(ids)):
+        words = tokens_of(ids[i].cpu(), vocabulary)
+        keep = [j for j, w in enumerate(words) if w]
+        pred = int(found.pred[i])
+        title = f"review {i}: predicted {subject.label(pred)} (p={found.probs[i, pred]:.2f})"
+        if labels is not None:
+            title += f", true {subject.label(int(labels[i]))}"
+        title += "\nred: words that pushed towards the prediction, blue: against it"
+        scores = found.scores[i, keep]
+        publish(f"text_heatmap/{i}", figures.text_heatmap_figure([words[j] for j in keep], scores, title))
+        top = scores.argsort(descending=True)[:10].tolist()
+        publish.text(f"text_heatmap/{i}", title.splitlines()[0] + "  \nwords that drove it: " +
+                     ", ".join(f"**{words[keep[j]]}** ({scores[j]:+.3f})" for j in top))
+    return found.scores
+
+
+def write_embeddings(subject: Subject, writer: Any, step: int, max_words: int = 10_000) -> list[str]:
+    """embedding/<layer> in TensorBoard's projector, one point per word, the words as labels."""
+    if writer is None or not hasattr(writer, "add_embedding"):
+        return []
+    vocabulary = list(getattr(subject.datamodule, "vocabulary", None) or [])
+    written = []
+    for name, layer in subject.embeddings.items():
+        rows = min(layer.num_embeddings, max_words)
+        words = tokens_of(torch.arange(rows), vocabulary)
+        words[text.PAD] = "<pad>"
+        writer.add_embedding(layer.weight.detach()[:rows].float().cpu(), metadata=words, tag=f"embedding/{name}",
+                             global_step=step)
+        written.append(name)
+    return written
+
+
+@dataclass
+class Settings:
+    """What to draw and how: `litzoo-visualize`'s options and the training callback's arguments."""
+
+    activations: bool = True
+    max_channels: int = 64
+    filters: int = 16                        # patterns per layer; 0: none
+    filter_layers: list[str] | None = None   # None: default_filter_layers
+    filter_size: int | None = None           # None: the model's input size
+    steps: int = 40
+    step: float = 10.0
+    gradcam: bool = True
+    layer: str | None = None                 # Grad-CAM layer; None: the last conv layer
+    text: bool = True                        # per-token heat maps and the embedding projector
+    mistakes: int = 16                       # 0: no mistakes grid
+    confusion_split: str | None = "test"     # None: no confusion matrix
+
+
+def write_all(subject: Subject, publish: Publisher, x: Tensor, y: Tensor | None, settings: Settings) -> None:
+    """Every picture that applies to the model, for the fixed validation inputs x (labels y)."""
+    if subject.layers and settings.activations:
+        write_activations(subject, x, publish, settings.max_channels)
+    if subject.layers and settings.filters:
+        write_filters(subject, publish, settings.filter_layers, settings.filters, settings.steps, settings.filter_size,
+                      settings.step)
+    if subject.layers and settings.gradcam:
+        write_gradcams(subject, x, y, [f"val_{i}" for i in range(len(x))], publish, settings.layer)
+    if subject.embeddings and settings.text:
+        write_text_heatmaps(subject, x, y, publish)
+        write_embeddings(subject, publish.writer, publish.step)
+    write_split_report(subject, publish, settings.confusion_split, settings.mistakes)

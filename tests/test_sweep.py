@@ -1,0 +1,123 @@
+"""Sweeps as a unit: the summary of ok/diverged/failed jobs, resuming a sweep, Optuna, 2-process DDP."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from litzoo import sweep
+
+FAST = ["trainer=debug", "test=false"]  # 1 epoch of 5 batches: each job takes seconds
+
+
+def litzoo_train(tmp_path: Path, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    """`litzoo-train ARGS` in a subprocess, logs under tmp_path, wide terminal."""
+    cmd = [sys.executable, "-m", "litzoo.train", *args, f"paths.root_dir={tmp_path}"]
+    env = {**os.environ, "COLUMNS": "200"}
+    env.pop("HYDRA_FULL_ERROR", None)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=tmp_path, env=env)
+
+
+def sweep_dir(tmp_path: Path) -> Path:
+    (found,) = (tmp_path / "logs" / "digits_convnet" / "multiruns").iterdir()
+    return found
+
+
+def summary(folder: Path) -> list[dict[str, str]]:
+    with open(folder / "summary.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_sweep_with_diverged_and_invalid_jobs_summarises_all_and_exits_nonzero(tmp_path: Path, capsys) -> None:
+    out = litzoo_train(tmp_path, "-m", "optimizer.lr=1e-3,1e6,-1,abc", *FAST)
+    assert out.returncode == 1, out.stderr[-3000:]
+    folder = sweep_dir(tmp_path)
+    rows = summary(folder)
+    assert {r["optimizer.lr"]: r["status"] for r in rows} == {
+        "0.001": "ok", "1000000.0": "diverged", "-1": "failed", "abc": "failed"}
+    assert rows[0]["status"] == "ok" and float(rows[0]["best/val_loss"]) > 0  # sorted by the objective
+    assert all(r["error"] for r in rows[1:]) and "learning rate" in rows[1]["error"]
+    assert sorted(r["run_dir"] for r in rows)[0] == "optimizer.lr=-1"  # constant trainer=debug left out
+    assert "4 jobs: 1 ok, 1 diverged, 2 failed" in out.stdout and "did not finish ok" in out.stderr
+    assert (folder / "summary.md").read_text().count("\n| ") == 5  # header + 4 jobs
+    sweep.main([str(folder)])  # the command rebuilds the same table for any sweep folder
+    assert "1000000.0" in capsys.readouterr().out
+
+
+def test_rerun_skips_ok_jobs_resumes_killed_and_reruns_failed(tmp_path: Path) -> None:
+    args = ["-m", "optimizer.lr=1e-3,2e-3,-1", *FAST]
+    assert litzoo_train(tmp_path, *args).returncode == 1
+    folder = sweep_dir(tmp_path)
+    records = {p.parent.name: p for p in folder.glob("*/results.json")}
+    assert len(records) == 3
+    killed = records.pop("optimizer.lr=0.002")
+    killed.unlink()  # as after kill -9 before the record was written: checkpoints/last.ckpt remains
+    before = {name: p.stat().st_mtime_ns for name, p in records.items()}
+
+    out = litzoo_train(tmp_path, *args, f"hydra.sweep.dir={folder}")
+    assert out.returncode == 1, out.stderr[-3000:]
+    assert "optimizer.lr=0.001: already ok, skipped" in out.stdout
+    assert records["optimizer.lr=0.001"].stat().st_mtime_ns == before["optimizer.lr=0.001"]
+    assert records["optimizer.lr=-1"].stat().st_mtime_ns != before["optimizer.lr=-1"]  # failed: run again
+    resumed = json.loads(killed.read_text())
+    assert resumed["status"] == "ok" and resumed["resumes"][-1]["checkpoint"].endswith("last.ckpt")
+    assert sorted(r["status"] for r in summary(folder)) == ["failed", "ok", "ok"]
+
+
+def test_optuna_reports_failed_trials_and_best_parameters(tmp_path: Path) -> None:
+    # TPE seeded by `seed` (42): of these 3 trials 2 draw a negative learning rate, refused as failed jobs
+    out = litzoo_train(tmp_path, "-m", "hydra/sweeper=optuna", "hydra.sweeper.n_trials=3",
+                       "optimizer.lr=interval(-0.01,0.003)", *FAST)
+    assert out.returncode == 1, out.stderr[-3000:]  # trials were not ok; the study itself completed
+    folder = sweep_dir(tmp_path)
+    rows = summary(folder)
+    assert [r["status"] for r in rows] == ["ok", "failed", "failed"] and float(rows[0]["optimizer.lr"]) > 0
+    assert out.stdout.count("Failed experiment") + out.stderr.count("Failed experiment") == 2  # Optuna: FAIL
+    best = (folder / "optimization_results.yaml").read_text()
+    assert f"optimizer.lr: {rows[0]['optimizer.lr']}" in best
+    assert f"Optuna best parameters: optimizer.lr={rows[0]['optimizer.lr']}" in (folder / "summary.md").read_text()
+
+
+@pytest.mark.slow
+def test_optuna_tpe_sweep_resumes_with_the_same_trials(tmp_path: Path) -> None:
+    args = ["-m", "hydra/sweeper=optuna", "hydra.sweeper.n_trials=3", "optimizer.lr=tag(log,interval(1e-4,1e-2))", *FAST]
+    assert litzoo_train(tmp_path, *args).returncode == 0
+    folder = sweep_dir(tmp_path)
+    out = litzoo_train(tmp_path, *args, f"hydra.sweep.dir={folder}")
+    assert out.returncode == 0 and out.stdout.count("already ok, skipped") == 3  # seeded sampler: same trials
+    assert len(summary(folder)) == 3
+
+
+def test_two_process_ddp_run_shares_one_run_dir_and_reduces_metrics(tmp_path: Path, make_cfg) -> None:
+    from hydra.utils import instantiate
+
+    from litzoo.evaluate import evaluate
+
+    out = litzoo_train(tmp_path, "trainer=ddp", "trainer.devices=2", "trainer.accelerator=cpu", "trainer.max_epochs=1")
+    assert out.returncode == 0, out.stderr[-3000:]
+    (run,) = (tmp_path / "logs" / "digits_convnet" / "runs").iterdir()  # one folder for both ranks
+    assert (run / "train_ddp_process_1.log").is_file()  # rank 1 ran there too
+    ddp = json.loads((run / "results.json").read_text())
+    data = instantiate(make_cfg().data)
+    data.setup("fit")
+    single_steps = len(data.train_dataloader())  # one process: 18 batches of 64
+    assert ddp["status"] == "ok" and ddp["global_step"] == -(-single_steps // 2)  # each rank: half the batches
+    # test/acc is reduced over both ranks' halves of the test set: one process testing the same checkpoint
+    # agrees, up to the one sample DDP repeats to split 359 samples evenly
+    assert evaluate(run)["test/acc"] == pytest.approx(ddp["metrics"]["test/acc"], abs=1.5 / 359)
+
+
+@pytest.mark.slow
+def test_ddp_accuracy_is_comparable_to_one_process(tmp_path: Path) -> None:
+    args = ["trainer.accelerator=cpu", "trainer.max_epochs=3"]
+    assert litzoo_train(tmp_path, "trainer=ddp", *args, f"hydra.run.dir={tmp_path / 'ddp'}").returncode == 0
+    assert litzoo_train(tmp_path, *args, f"hydra.run.dir={tmp_path / 'one'}").returncode == 0
+    ddp, one = (json.loads((tmp_path / name / "results.json").read_text()) for name in ("ddp", "one"))
+    assert 2 * ddp["global_step"] == one["global_step"]
+    # same epochs, half the steps (twice the batch): a little behind, same league
+    assert ddp["metrics"]["test/acc"] > 0.5 and abs(ddp["metrics"]["test/acc"] - one["metrics"]["test/acc"]) < 0.25
