@@ -116,7 +116,11 @@ def litzoo_epoch(overrides: list[str], startup: bool = False):
     return timer.epoch_seconds, timer.after_seconds, timer.first_step_at, datamodule
 
 
-def overrides_for(args: argparse.Namespace, run_dir: str) -> list[str]:
+def overrides_for(args: argparse.Namespace) -> list[str]:
+    """The litzoo side's config: one epoch of the seed's MNIST experiment, in a fresh run directory."""
+    import tempfile
+
+    run_dir = tempfile.mkdtemp(prefix="litzoo-bench-")
     data = ["experiment=mnist_convnet", f"paths.data_dir={args.data_dir}", "data.download=false"] if args.data_dir \
         else ["experiment=digits_convnet"]
     limit = [f"+trainer.limit_train_batches={args.batches}"] if args.batches else []
@@ -162,11 +166,8 @@ def main() -> None:
     args.data_dir = find_mnist(args.data_dir)
     if args.threads:
         torch.set_num_threads(args.threads)
-    import tempfile
-
-    tmp = tempfile.mkdtemp(prefix="litzoo-bench-")
     if args.startup:
-        litzoo_epoch(overrides_for(args, tmp), startup=True)
+        litzoo_epoch(overrides_for(args), startup=True)
     print(f"hardware: {hardware()}")
     print(f"data: {'MNIST at ' + args.data_dir if args.data_dir else 'digits (no MNIST found)'}; "
           f"litzoo overrides: {' '.join(args.overrides) or 'none'}", flush=True)
@@ -175,7 +176,7 @@ def main() -> None:
     plain, framework, after = [], [], []
     x = y = None
     for rep in range(args.reps):
-        seconds, extra, _, dm = litzoo_epoch(overrides_for(args, tmp))
+        seconds, extra, _, dm = litzoo_epoch(overrides_for(args))
         framework.append(seconds)
         after.append(extra)
         if x is None:

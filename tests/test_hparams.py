@@ -29,7 +29,7 @@ def test_runs_with_different_optimizers_have_the_same_hparams_keys(tmp_path: Pat
     assert out.returncode == 0, out.stderr[-3000:]
     (sweep,) = (tmp_path / "logs" / "digits_convnet" / "multiruns").iterdir()
     (adam, adam_metrics), (sgd, sgd_metrics) = (read_hparams(sweep / f"optimizer={o}") for o in ("adam", "sgd"))
-    assert set(adam) == set(sgd) == EXPECTED  # the swept key is the group choice `optimizer`
+    assert set(adam) == set(sgd) == EXPECTED | {"trainer"}  # + the command line's trainer=debug
     assert (adam["optimizer"], sgd["optimizer"], adam["lr"], sgd["lr"]) == ("adam", "sgd", 0.001, 0.01)
     assert adam_metrics == sgd_metrics >= {"hp/best_val_loss", "hp/best_val_acc", "hp/test_loss", "hp/test_acc"}
 

@@ -25,5 +25,5 @@ def test_two_job_multirun(tmp_path: Path) -> None:
     with open(sweep / "summary.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert sorted(r["optimizer"] for r in rows) == ["adam", "rmsprop"] and {r["status"] for r in rows} == {"ok"}
-    closing = out.stdout.strip().splitlines()[-3:]  # the table closes the output
+    closing = out.stdout.strip().splitlines()[-4:]  # the table closes the output: title, header, 2 jobs
     assert "2 jobs: 2 ok" in closing[0] and closing[1].split()[:3] == ["job", "optimizer", "status"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -47,6 +48,32 @@ def test_sweep_with_diverged_and_invalid_jobs_summarises_all_and_exits_nonzero(t
     assert (folder / "summary.md").read_text().count("\n| ") == 5  # header + 4 jobs
     sweep.main([str(folder)])  # the command rebuilds the same table for any sweep folder
     assert "1000000.0" in capsys.readouterr().out
+
+
+def test_summary_of_a_running_sweep_tells_running_from_killed_jobs(tmp_path: Path, capsys) -> None:
+    from omegaconf import OmegaConf
+
+    from litzoo import record
+
+    def job(name: str, status: str | None, pid: int | None) -> None:
+        folder = tmp_path / f"optimizer.lr={name}"
+        (folder / ".hydra").mkdir(parents=True)
+        OmegaConf.save(OmegaConf.create([f"optimizer.lr={name}"]), folder / ".hydra" / "overrides.yaml")
+        if status:
+            record.write_results(folder, {"status": status, "overrides": [f"optimizer.lr={name}"],
+                                          "metrics": {"best/val_loss": 0.5} if status == "ok" else {}})
+        if pid:
+            (folder / sweep.MARKER).write_text(f"{pid}@{socket.gethostname()}\n")
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    job("0.1", "ok", None)
+    job("0.2", "running", os.getpid())  # this process is alive: still running
+    job("0.3", "running", int(dead.stdout))  # its process is gone: killed
+    job("0.4", None, None)  # Hydra made the folder; the job never wrote a record
+    sweep.main([str(tmp_path)])
+    statuses = {r["optimizer.lr"]: r["status"] for r in summary(tmp_path)}
+    assert statuses == {"0.1": "ok", "0.2": "running", "0.3": "interrupted", "0.4": "interrupted"}
+    assert "4 jobs: 1 ok, 1 running, 2 interrupted" in capsys.readouterr().out
 
 
 def test_rerun_skips_ok_jobs_resumes_killed_and_reruns_failed(tmp_path: Path) -> None:

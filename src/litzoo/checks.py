@@ -113,3 +113,24 @@ def ensure_writable(folder: str | Path) -> None:
     except OSError as err:
         raise LitzooError(f"The log folder {path} cannot be written ({err.strerror or err}): every run writes its "
                           "record there. Choose another with paths.log_dir=<folder> (or paths.root_dir=<folder>).") from None
+
+
+def cli_run(fn: Callable[[], Any], verbose: bool = False) -> Any:
+    """Run a command's body: a failure prints one paragraph and exits (1; 3 diverged; 130 Ctrl-C); the
+    traceback comes back with verbose=true or HYDRA_FULL_ERROR=1."""
+    import sys
+
+    from litzoo.errors import DivergedError
+
+    try:
+        return fn()
+    except KeyboardInterrupt:
+        print("\nInterrupted: the run is recorded as `interrupted`; resume it with ckpt_path=<run dir>.",
+              file=sys.stderr)
+        sys.exit(130)
+    except Exception as err:
+        if verbose or os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        if not getattr(err, "litzoo_reported", False):
+            print(f"\nError: {explain(err)}", file=sys.stderr)
+        sys.exit(3 if isinstance(err, DivergedError) else 1)

@@ -187,6 +187,19 @@ def _runs_root(user: list[str]) -> Path:
     return root / cfg.name if any(_override_key(o) == "experiment" for o in user) else root
 
 
+def _apply(cfg: DictConfig, keys: list[str], values: dict[str, Any]) -> DictConfig:
+    """Set each changed key to its requested value; keys the request no longer has are removed."""
+    for key in keys:
+        if key in values:
+            OmegaConf.update(cfg, key, values[key], merge=False, force_add=True)
+            continue
+        parent, _, leaf = key.rpartition(".")
+        node = OmegaConf.select(cfg, parent) if parent else cfg
+        if isinstance(node, DictConfig) and leaf in node:
+            node.pop(leaf)
+    return cfg
+
+
 def resume_config(args: list[str]) -> tuple[DictConfig, dict[str, Any], list[str]]:
     """(config to resume with, provenance of the original run, the runtime overrides applied).
 
@@ -216,17 +229,23 @@ def resume_config(args: list[str]) -> tuple[DictConfig, dict[str, Any], list[str
             f"Cannot resume {run_dir} with {' '.join(user)}: it would change the run's {len(refused)} setting(s) "
             f"{shown}{more}. A resume continues the same experiment: only the training length, data location, "
             "devices and logging may change. Start a new run to change anything else. Nothing was written.")
-    cfg = stored_config(state, run_dir)
-    for key in changed:
-        if key in requested:
-            OmegaConf.update(cfg, key, requested[key], merge=False, force_add=True)
-        else:
-            parent, _, leaf = key.rpartition(".")
-            node = OmegaConf.select(cfg, parent) if parent else cfg
-            if isinstance(node, DictConfig) and leaf in node:
-                node.pop(leaf)
+    cfg = _apply(stored_config(state, run_dir), changed, requested)
     cfg.ckpt_path = str(Path(ckpt_file).resolve())
     from litzoo.checks import validate_config
 
     validate_config(cfg)
     return cfg, {"overrides": original, "choices": hparams.get("choices", {})}, user
+
+
+def rebuild_run(path: str | Path, overrides: list[str] | None = None) -> tuple[DictConfig, Any, Any, dict[str, Any], Path]:
+    """(config, data module, task with the checkpoint's weights, checkpoint, run dir) of a finished run, as
+    `litzoo-eval` and `litzoo-visualize` need them: the checkpoint's own config, read with weights_only."""
+    from hydra.utils import instantiate
+
+    state, ckpt_file = load_checkpoint(path)
+    run_dir = ckpt_file.parent.parent if ckpt_file.parent.name == "checkpoints" else ckpt_file.parent
+    cfg = stored_config(state, run_dir, overrides)
+    task = instantiate(cfg.task, net=instantiate(cfg.model), optimizer=instantiate(cfg.optimizer))
+    task.load_state_dict(state["state_dict"])
+    print(f"Checkpoint: {ckpt_file}")
+    return cfg, instantiate(cfg.data), task, state, run_dir

@@ -121,7 +121,7 @@ def write_line(shown: str, logged: str | None = None) -> None:
 
 
 @contextmanager
-def _quiet_lightning(verbose: bool) -> Iterator[None]:
+def quiet_lightning(verbose: bool) -> Iterator[None]:
     """Lightning's records to our stderr; unless verbose, Lightning's loggers at WARNING and the known harmless
     warnings ignored. Restored on exit. (Python shows warnings on sys.stderr, our tee, by itself.)"""
     loggers = [logging.getLogger(name) for name in LIGHTNING_LOGGERS]
@@ -148,7 +148,7 @@ def run_console(run_dir: Path, verbose: bool = False) -> Iterator[None]:
     """Quiet Lightning (unless `verbose`) and tee stdout/stderr into `run_dir/train.log` (appended) while inside."""
     path = (Path(run_dir) / "train.log").resolve()
     if _Console.out and _Console.path == path:  # already teed into this log (a caller wrapped train())
-        with _quiet_lightning(verbose):
+        with quiet_lightning(verbose):
             yield
         return
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -160,7 +160,7 @@ def run_console(run_dir: Path, verbose: bool = False) -> Iterator[None]:
         out, err = _Tee(sys.stdout, log), _Tee(sys.stderr, log)
         sys.stdout, sys.stderr, _Console.out, _Console.path, _Console.live_shown = out, err, out, path, False
         try:
-            with _quiet_lightning(verbose):
+            with quiet_lightning(verbose):
                 yield
         except BaseException as error:
             # the traceback reaches the terminal when the exception propagates; train.log gets it here

@@ -10,22 +10,16 @@ import json
 from pathlib import Path
 from typing import Any
 
-from hydra.utils import instantiate
-
-from litzoo.config import load_checkpoint, stored_config
+from litzoo.checks import cli_run
+from litzoo.config import rebuild_run
+from litzoo.console import quiet_lightning
 
 
 def evaluate(ckpt_path: str | Path, overrides: list[str] | None = None) -> dict[str, Any]:
     """Rebuild data and model from the checkpoint's config, load its weights, run the test split."""
     from pytorch_lightning import Trainer
 
-    state, ckpt_file = load_checkpoint(ckpt_path)
-    run_dir = ckpt_file.parent.parent if ckpt_file.parent.name == "checkpoints" else ckpt_file.parent
-    cfg = stored_config(state, run_dir, overrides)
-    print(f"Evaluating {ckpt_file}")
-    datamodule = instantiate(cfg.data)
-    task = instantiate(cfg.task, net=instantiate(cfg.model), optimizer=instantiate(cfg.optimizer))
-    task.load_state_dict(state["state_dict"])
+    cfg, datamodule, task, _, _ = rebuild_run(ckpt_path, overrides)
     trainer = Trainer(accelerator=cfg.trainer.get("accelerator", "auto"), devices=1, logger=False,
                       enable_checkpointing=False)
     return {k: float(v) for k, v in trainer.test(task, datamodule=datamodule, verbose=False)[0].items()}
@@ -36,7 +30,9 @@ def main() -> None:
     parser.add_argument("checkpoint", help="a .ckpt file or a run directory")
     parser.add_argument("overrides", nargs="*", help="config overrides, e.g. paths.data_dir=../shared/data")
     args = parser.parse_args()
-    metrics = evaluate(args.checkpoint, args.overrides)
+    verbose = "verbose=true" in args.overrides
+    with quiet_lightning(verbose):
+        metrics = cli_run(lambda: evaluate(args.checkpoint, args.overrides), verbose)
     print(json.dumps(metrics, indent=2))
 
 

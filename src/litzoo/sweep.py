@@ -34,21 +34,25 @@ def run_job(cfg: DictConfig, train_fn: Callable[[DictConfig], dict[str, Any]]) -
     (interrupted, killed), else run afresh. Never raises for a failed run (train wrote results.json), so
     the sweep goes on. Returns the objective, None when the job is not ok (Optuna records a failed trial:
     optuna 2.10 raises on NaN)."""
-    run_dir = Path(cfg.paths.output_dir)
-    overrides = list(HydraConfig.get().overrides.task)
+    hydra_cfg = HydraConfig.get()
+    run_dir, overrides = Path(cfg.paths.output_dir), list(hydra_cfg.overrides.task)
     previous = record.read_results(run_dir) or {}
     status, last = previous.get("status"), run_dir / "checkpoints" / "last.ckpt"
-    if status == "ok" and sorted(previous.get("overrides", [])) == sorted(overrides):
+    if status == "ok" and not _changed_keys(previous.get("overrides") or [], overrides):
         print(f"[sweep] {run_dir.name}: already ok, skipped")
         return objective_value(previous, cfg)
-    if last.is_file() and status in (None, "running", "interrupted", "ok"):  # ok: same job, new runtime keys
+    cut_short = status in (None, "running", "interrupted", "ok")  # ok here: the same job, new runtime keys
+    if cut_short:
+        _check_runtime_only(run_dir, previous.get("overrides") or overrides, overrides)
+    if cut_short and last.is_file():
         cfg = copy.deepcopy(cfg)
         cfg.ckpt_path = str(last)
-        print(f"[sweep] {run_dir.name}: resuming ({status or 'killed'}) from {last}")
-    elif previous or last.is_file():
-        _clear_attempt(run_dir)
-        print(f"[sweep] {run_dir.name}: previous attempt was {status}; running it again")
-    _limit_threads(HydraConfig.get().launcher)
+        print(f"[sweep] {run_dir.name}: {'continuing' if status == 'ok' else 'resuming'} ({status or 'killed'}) from {last}")
+    elif (previous or last.is_file()) and run_dir.resolve() == Path(hydra_cfg.runtime.output_dir).resolve():
+        _clear_attempt(run_dir)  # only ever in the job folder Hydra made for this job
+        print(f"[sweep] {run_dir.name}: previous attempt {status if status in ('failed', 'diverged') else 'killed'}; "
+              "running it again")
+    _limit_threads(hydra_cfg.launcher)
     try:
         with _job_marker(run_dir), _ddp_children_run_this_job(cfg, overrides, run_dir):
             results = train_fn(cfg)
@@ -56,8 +60,29 @@ def run_job(cfg: DictConfig, train_fn: Callable[[DictConfig], dict[str, Any]]) -
         results = _failure_record(run_dir, overrides, err)
         print(f"[sweep] {run_dir.name}: {results['status']}: {str(results.get('error')).splitlines()[0][:300]}",
               file=sys.stderr)
-    write_summary(run_dir.parent)  # kept current after every job, so a crashed sweep still has its table
+    write_summary(Path(hydra_cfg.sweep.dir))  # kept current after every job, so a crashed sweep still has its table
     return objective_value(results, cfg) if results.get("status") == "ok" else None
+
+
+def _changed_keys(before: list[str], now: list[str]) -> set[str]:
+    split = lambda overrides: dict(o.lstrip("+~").split("=", 1) for o in overrides if "=" in o)  # noqa: E731
+    a, b = split(before), split(now)
+    return {k for k in a.keys() | b.keys() if a.get(k) != b.get(k)}
+
+
+def _check_runtime_only(run_dir: Path, before: list[str], now: list[str]) -> None:
+    """A job continues from its checkpoint with new runtime keys only (trainer.max_epochs); any other change
+    would put a different experiment in its folder (constants are not in folder names): refused, nothing
+    touched."""
+    from litzoo.config import is_runtime_key
+    from litzoo.errors import LitzooError
+
+    changed = sorted(k for k in _changed_keys(before, now) if not is_runtime_key(k))
+    if changed:
+        raise LitzooError(
+            f"{run_dir} holds a run of this sweep job with other values of {', '.join(changed)} "
+            f"(it ran with: {' '.join(before)}). Only runtime keys such as trainer.max_epochs may change "
+            "when a sweep is re-run in its folder; start a new sweep (leave out hydra.sweep.dir) instead.")
 
 
 def objective_value(results: dict[str, Any], cfg: DictConfig) -> float | None:
@@ -90,8 +115,9 @@ def _clear_attempt(run_dir: Path) -> None:
 
 
 def _limit_threads(launcher: DictConfig) -> None:
-    """Jobs side by side share the cores: joblib's n_jobs jobs get cores // n_jobs threads each (2 jobs on 2
-    cores: one thread each; loky also sets OMP_NUM_THREADS so, unless set); submitit's get cpus_per_task."""
+    """Jobs side by side share the cores: each of joblib's n_jobs jobs gets cores // n_jobs threads (2 jobs on
+    2 cores: one thread each; loky sets OMP_NUM_THREADS the same way unless it is set), each submitit job
+    its cpus_per_task."""
     target = str(launcher.get("_target_", ""))
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     if "joblib" in target:
@@ -131,7 +157,7 @@ def _ddp_children_run_this_job(cfg: DictConfig, overrides: list[str], run_dir: P
         yield
         return
     argv, env = sys.argv[:], {k: os.environ.get(k) for k in DDP_ENV}
-    sys.argv = [argv[0], *overrides]
+    sys.argv = [argv[0], *overrides, *([f"ckpt_path={cfg.ckpt_path}"] if cfg.get("ckpt_path") else [])]
     os.environ[RUN_DIR_ENV] = str(run_dir.resolve())
     try:
         yield
@@ -197,7 +223,8 @@ def _optuna_follows_objective(config: DictConfig) -> None:
     with read_write(config), open_dict(config):
         if "hydra.sweeper.direction" not in given:
             config.hydra.sweeper.direction = OmegaConf.select(config, "objective.direction", default="minimize")
-        if config.hydra.sweeper.sampler.get("seed") is None and isinstance(config.get("seed"), int):
+        sampler = config.hydra.sweeper.sampler
+        if "seed" in sampler and sampler.seed is None and isinstance(config.get("seed"), int):
             config.hydra.sweeper.sampler.seed = config.seed
 
 

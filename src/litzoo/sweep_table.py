@@ -57,7 +57,7 @@ def _row(job_dir: Path, sweep_dir: Path) -> dict[str, Any]:
     num = OmegaConf.select(_load(hydra_dir / "hydra.yaml") or OmegaConf.create(), "hydra.job.num", default=None)
     metrics = rec.get("metrics") or {}
     error = (rec.get("error") or "").strip().splitlines()
-    return {"job": num, "overrides": dict(_split(o) for o in overrides), "status": status,
+    return {"job": num, "overrides": dict(_split(o) for o in overrides), "metrics": metrics, "status": status,
             "best_epoch": rec.get("best_epoch"),
             **{k: v for k, v in metrics.items() if k.startswith(("best/val_", "test/"))},
             "epochs": rec.get("epochs"), "wall_s": rec.get("wall_seconds"),
@@ -104,6 +104,9 @@ def build_table(sweep_dir: Path) -> SweepTable:
     for row in rows:
         row.update({k: row["overrides"].get(k) for k in varying})
     metrics = {k for row in rows for k in row if k.startswith(("best/val_", "test/"))}
+    for row in rows:  # the objective is a column too, whichever metric it is (last/val_loss, ...)
+        row[objective["metric"]] = row["metrics"].get(objective["metric"])
+    metrics.add(objective["metric"])
     order = sorted(metrics, key=lambda k: (not k.startswith("best/"), not k.endswith("/val_loss") and not k.endswith("/loss"), k))
     sign = -1.0 if objective["direction"] == "maximize" else 1.0
 

@@ -25,10 +25,11 @@ from litzoo import record
 from litzoo.callbacks.guard import DivergenceGuard
 from litzoo.callbacks.history import History
 from litzoo.checkpoint import AtomicCheckpointIO
-from litzoo.checks import ensure_writable, explain, validate_config
+from litzoo.checks import cli_run, ensure_writable, explain, validate_config
 from litzoo.config import CONF_DIR, register_resolvers, resolve_checkpoint, resume_config
 from litzoo.console import run_console
 from litzoo.errors import DivergedError, LitzooError
+from litzoo.hparams import log_run_hparams
 from litzoo.summary import format_summary
 
 def resolve_precision(accelerator: str | None, precision: str | int | None) -> str | int:
@@ -38,26 +39,6 @@ def resolve_precision(accelerator: str | None, precision: str | int | None) -> s
     if accelerator in (None, "auto", "gpu", "cuda") and torch.cuda.is_available():
         return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
     return "32-true"
-
-
-def hparams_of(cfg: DictConfig) -> dict[str, Any]:
-    """Flat scalar hyperparameters for TensorBoard's HPARAMS tab (paths, callbacks, logger left out)."""
-    flat: dict[str, Any] = {}
-
-    def walk(node: Any, prefix: str) -> None:
-        if isinstance(node, dict):
-            for k, v in node.items():
-                walk(v, f"{prefix}{k}" if not prefix else f"{prefix}.{k}")
-        elif isinstance(node, (int, float, str, bool)):
-            flat[prefix] = node
-        elif node is None:
-            flat[prefix] = "None"
-        elif isinstance(node, list) and len(str(node)) <= 120:
-            flat[prefix] = str(node)
-
-    container = OmegaConf.to_container(cfg, resolve=True)
-    walk({k: v for k, v in container.items() if k not in ("paths", "callbacks", "logger")}, "")
-    return flat
 
 
 def build(cfg: DictConfig, provenance: dict[str, Any] | None = None
@@ -112,13 +93,18 @@ def _fit_and_test(cfg: DictConfig, run: dict[str, Any], ckpt: Path | None) -> di
     if _is_rank_zero() and not (run_dir / "config.yaml").exists():  # the original config is never overwritten
         OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
     table = format_summary(task.net, title=cfg.name)
-    print(table)
+    if _is_rank_zero():
+        print(table)
     writer = getattr(trainer.logger, "experiment", None)
     if hasattr(writer, "add_text"):
         writer.add_text("model/summary", "    " + table.replace("\n", "\n    "), trainer.global_step)
     history = next(c for c in trainer.callbacks if isinstance(c, History))
     try:
         trainer.fit(task, datamodule=datamodule, ckpt_path=str(ckpt) if ckpt else None, weights_only=True)
+    except DivergedError:
+        _collect(run, trainer, history, {})
+        log_run_hparams(trainer.logger, cfg, run)  # a diverged run still gets its HPARAMS row
+        raise
     finally:
         _collect(run, trainer, history, {})
     best = getattr(trainer.checkpoint_callback, "best_model_path", "") or None
@@ -127,9 +113,8 @@ def _fit_and_test(cfg: DictConfig, run: dict[str, Any], ckpt: Path | None) -> di
         tested = trainer.test(task, datamodule=datamodule, ckpt_path=best, weights_only=True, verbose=False)
         test = {k: float(v) for k, v in tested[0].items()}
     _collect(run, trainer, history, test)
+    log_run_hparams(trainer.logger, cfg, run)
     if trainer.logger:
-        hp = {f"hp/{k.replace('/', '_')}": v for k, v in run["metrics"].items() if k.startswith(("best/", "test/"))}
-        trainer.logger.log_hyperparams(hparams_of(cfg), metrics=hp)
         trainer.logger.finalize("success")
     return run
 
@@ -225,22 +210,6 @@ def _print_closing(run: dict[str, Any], log_root: Path) -> None:
     print(f"Compare runs:    tensorboard --logdir {log_root}   (this experiment's runs and sweeps)")
 
 
-def _cli_run(fn: Any, verbose: bool) -> Any:
-    """Run `fn`; a failure prints one paragraph (the traceback with verbose=true or HYDRA_FULL_ERROR=1)."""
-    try:
-        return fn()
-    except KeyboardInterrupt:
-        print("\nInterrupted: the run is recorded as `interrupted`; resume it with ckpt_path=<run dir>.",
-              file=sys.stderr)
-        sys.exit(130)
-    except Exception as err:
-        if verbose or os.environ.get("HYDRA_FULL_ERROR") == "1":
-            raise
-        if not getattr(err, "litzoo_reported", False):
-            print(f"\nError: {explain(err)}", file=sys.stderr)
-        sys.exit(3 if isinstance(err, DivergedError) else 1)
-
-
 def _hydra_entry(cfg: DictConfig) -> float | None:
     from hydra.types import RunMode
 
@@ -248,7 +217,7 @@ def _hydra_entry(cfg: DictConfig) -> float | None:
         from litzoo.sweep import run_job
 
         return run_job(cfg, train)
-    results = _cli_run(lambda: train(cfg), bool(cfg.get("verbose")))
+    results = cli_run(lambda: train(cfg), bool(cfg.get("verbose")))
     return results["metrics"].get("best/val_loss")  # the objective a sweeper minimises
 
 
@@ -260,10 +229,10 @@ def main() -> None:
     multirun = any(a in ("-m", "--multirun") for a in args)
     if any(a.startswith("ckpt_path=") and a != "ckpt_path=null" for a in args) and not multirun:
         verbose = "verbose=true" in args
-        cfg, provenance, applied = _cli_run(lambda: resume_config(args), verbose)
-        _cli_run(lambda: train(cfg, provenance, applied), verbose or bool(cfg.get("verbose")))
+        cfg, provenance, applied = cli_run(lambda: resume_config(args), verbose)
+        cli_run(lambda: train(cfg, provenance, applied), verbose or bool(cfg.get("verbose")))
         return
-    _cli_run(lambda: _check_log_root(args), "verbose=true" in args)
+    cli_run(lambda: _check_log_root(args), "verbose=true" in args)
     hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")(_hydra_entry)()
 
 

@@ -17,9 +17,10 @@ Options (every other key=value is a config override, e.g. paths.data_dir=../shar
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
+
+from litzoo.checks import cli_run
 
 OPTIONS: dict[str, type] = {"layer": str, "image": str, "images": int, "filters": int, "filter_layers": str,
                             "steps": int, "step": float, "filter_size": int, "mistakes": int, "device": str}
@@ -56,21 +57,11 @@ def _device(choice: str, accelerator: str | None) -> "torch.device":
 
 
 def load_run(path: str | Path, overrides: list[str] | None = None) -> tuple[Any, Any, Any, dict[str, Any], Path]:
-    """(config, data module set up, task with the checkpoint's weights, checkpoint, run dir), as litzoo-eval
-    rebuilds them."""
-    from hydra.utils import instantiate
+    """(config, data module set up, task with the checkpoint's weights, checkpoint, run dir)."""
+    from litzoo.config import rebuild_run
 
-    from litzoo.config import find_run_dir, load_checkpoint, register_resolvers, stored_config
-
-    register_resolvers()  # the stored config's ${litzoo_image_shape:...} and friends
-    state, ckpt_file = load_checkpoint(path)
-    run_dir = find_run_dir(Path.cwd(), str(ckpt_file))
-    cfg = stored_config(state, run_dir, overrides)
-    print(f"Visualizing {ckpt_file}")
-    datamodule = instantiate(cfg.data)
+    cfg, datamodule, task, state, run_dir = rebuild_run(path, overrides)
     datamodule.setup("fit")
-    task = instantiate(cfg.task, net=instantiate(cfg.model), optimizer=instantiate(cfg.optimizer))
-    task.load_state_dict(state["state_dict"])
     return cfg, datamodule, task, state, run_dir
 
 
@@ -115,11 +106,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("items", nargs="*", help="options and config overrides, key=value")
     args = parser.parse_args(argv)
     options, overrides = parse_args(args.items)
-    try:
-        written = visualize(args.run, overrides, **options)
-    except (FileNotFoundError, ValueError) as err:
-        print(f"litzoo-visualize: {err}", file=sys.stderr)
-        raise SystemExit(2) from None
+    written = cli_run(lambda: visualize(args.run, overrides, **options), "verbose=true" in overrides)
     folder = written[0].parent if written else None
     print(f"Wrote {len(written)} pictures to {folder} (and the run's TensorBoard)")
     for f in written:

@@ -144,6 +144,7 @@ class ImdbDataModule(InMemoryDataModule):
         self.mode, self.tokens, self.num_words, self.maxlen = mode, tokens, num_words, maxlen
         self.ngrams, self.hashing = ngrams, hashing
         self.vocabulary: list[str] = []
+        self.class_names = ["neg", "pos"]  # label 1 = aclImdb's pos/ folder
         self.from_cache = False
         self._embeddings_filled = False
 

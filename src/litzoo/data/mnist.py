@@ -23,6 +23,8 @@ _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype(">i2"), 0x0C: np.dt
 FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
          "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
 VARIANTS = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST"}
+FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                   "Ankle boot")  # Fashion-MNIST's label order
 
 
 def read_idx(path: Path) -> np.ndarray:
@@ -85,6 +87,7 @@ class MNISTDataModule(InMemoryDataModule):
         super().__init__(batch_size, val_split, seed, num_classes, input_shape, eval_batch_size, augment)
         self.folder = Path(data_dir).expanduser() / VARIANTS[variant] / "raw"
         self.variant, self.download = variant, download
+        self.class_names = list(FASHION_CLASSES) if variant == "fashion_mnist" else [str(i) for i in range(10)]
 
     def _missing(self) -> list[str]:
         return [f"{stem}.gz" for pair in FILES.values() for stem in pair if find_idx(self.folder, stem) is None]

@@ -50,18 +50,12 @@ def to_display(x: Tensor, mode: str) -> Tensor:
 
 
 def class_names(datamodule: Any, num_classes: int) -> list[str]:
-    """`class_names`, else `classes` (CSV digits' subset, image folders' list), else the sorted class folders
-    of an image folder, else "0".."n-1" (digits, MNIST)."""
+    """The data module's `class_names` (image folders, IMDB, Fashion-MNIST) or `classes` (a CSV digits
+    subset), else "0".."n-1" (digits, MNIST)."""
     for attr in ("class_names", "classes"):
         names = getattr(datamodule, attr, None)
         if isinstance(names, (list, tuple)) and len(names) == num_classes:
             return [str(n) for n in names]
-    root = getattr(datamodule, "root", None)
-    if isinstance(root, Path):
-        train = root / "train" if (root / "train").is_dir() else root
-        folders = sorted(p.name for p in train.iterdir() if p.is_dir()) if train.is_dir() else []
-        if len(folders) == num_classes:
-            return folders
     return [str(i) for i in range(num_classes)]
 
 

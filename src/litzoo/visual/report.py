@@ -92,20 +92,17 @@ def default_filter_layers(names: list[str]) -> list[str]:
 
 
 def write_filters(subject: Subject, publish: Publisher, layers: list[str] | None = None, count: int = 16,
-                  steps: int = 40, size: int | None = None, step: float = 10.0) -> dict[str, Any]:
+                  steps: int = 40, size: int | None = None, step: float = 10.0) -> None:
     """filters/<layer>: DLwP 5.4.2's filter patterns of the first `count` filters of each layer."""
     shape = tuple(getattr(subject.net, "input_shape", ()))
     if not subject.layers or len(shape) != 3:
-        return {}
+        return
     shape = shape if size is None else (shape[0], size, size)
-    results = {}
     for name in layers or default_filter_layers(list(subject.layers)):
         out_channels = getattr(pick(subject.layers, name), "out_channels", None) or _channels(subject, name, shape)
         filters = list(range(min(count, out_channels)))
         found = filter_patterns(subject.net, subject.layers, name, filters, shape, subject.to_model, steps, step)
         publish(f"filters/{name}", figures.filters_figure(name, deprocess(found.pixels).cpu(), filters, found.gain))
-        results[name] = found
-    return results
 
 
 @torch.no_grad()
@@ -117,10 +114,10 @@ def _channels(subject: Subject, name: str, shape: tuple[int, ...]) -> int:
 
 
 def write_gradcams(subject: Subject, x: Tensor, labels: Tensor | None, image_names: list[str], publish: Publisher,
-                   layer: str | None = None) -> Tensor | None:
+                   layer: str | None = None) -> None:
     """gradcam/<image>: DLwP 5.4.3's heatmap of the predicted class on `layer` (default: the last conv layer)."""
     if not subject.layers or not subject.num_classes:
-        return None
+        return
     name = layer or list(subject.layers)[-1]
     found = grad_cam(subject.net, pick(subject.layers, name), x)
     shown = subject.display(x)
@@ -130,7 +127,6 @@ def write_gradcams(subject: Subject, x: Tensor, labels: Tensor | None, image_nam
         if labels is not None:
             title += f", true {subject.label(int(labels[i]))}"
         publish(f"gradcam/{image_name}", figures.gradcam_figure(shown[i], found.cam[i], title))
-    return found.cam
 
 
 def write_confusion(subject: Subject, counts: Tensor, publish: Publisher, tag: str, split: str) -> None:
@@ -173,10 +169,10 @@ def tokens_of(ids: Tensor, vocabulary: list[str]) -> list[str]:
     return words
 
 
-def write_text_heatmaps(subject: Subject, ids: Tensor, labels: Tensor | None, publish: Publisher) -> Tensor | None:
+def write_text_heatmaps(subject: Subject, ids: Tensor, labels: Tensor | None, publish: Publisher) -> None:
     """text_heatmap/<i>: which words drove each review's prediction (gradient x input per token)."""
     if not subject.embeddings or not subject.num_classes or ids.is_floating_point():
-        return None
+        return
     found = token_attribution(subject.net, next(iter(subject.embeddings.values())), ids)
     vocabulary = list(getattr(subject.datamodule, "vocabulary", None) or [])
     for i in range(len(ids)):
@@ -192,23 +188,19 @@ def write_text_heatmaps(subject: Subject, ids: Tensor, labels: Tensor | None, pu
         top = scores.argsort(descending=True)[:10].tolist()
         publish.text(f"text_heatmap/{i}", title.splitlines()[0] + "  \nwords that drove it: " +
                      ", ".join(f"**{words[keep[j]]}** ({scores[j]:+.3f})" for j in top))
-    return found.scores
 
 
-def write_embeddings(subject: Subject, writer: Any, step: int, max_words: int = 10_000) -> list[str]:
+def write_embeddings(subject: Subject, writer: Any, step: int, max_words: int = 10_000) -> None:
     """embedding/<layer> in TensorBoard's projector, one point per word, the words as labels."""
     if writer is None or not hasattr(writer, "add_embedding"):
-        return []
+        return
     vocabulary = list(getattr(subject.datamodule, "vocabulary", None) or [])
-    written = []
     for name, layer in subject.embeddings.items():
         rows = min(layer.num_embeddings, max_words)
         words = tokens_of(torch.arange(rows), vocabulary)
         words[text.PAD] = "<pad>"
         writer.add_embedding(layer.weight.detach()[:rows].float().cpu(), metadata=words, tag=f"embedding/{name}",
                              global_step=step)
-        written.append(name)
-    return written
 
 
 @dataclass
