@@ -92,8 +92,8 @@ def format_summary(net: nn.Module, style: str = "keras", title: str = "Sequentia
         lines.append(f"Keras would count {keras_total:,} params in total: {keras_total - total:+,} from layers "
                      "whose PyTorch weight layout differs (shown per row as 'keras (torch n)').")
     if style == "keras":
-        lines.append("Output shapes in Keras' channels-last notation (PyTorch image tensors are (N, C, H, W); "
-                     "sequences are (N, steps, features) in both).")
+        lines += ["Output shapes in Keras' channels-last notation: PyTorch image tensors are (N, C, H, W);",
+                  "sequences are (N, steps, features) in both."]
     return "\n".join(lines)
 
 

@@ -206,7 +206,8 @@ def _print_closing(run: dict[str, Any], log_root: Path) -> None:
     if last and m.get("last/epoch") != run["best_epoch"]:
         print(f"Last epoch {m['last/epoch']}:  {last}")
     print(f"Trained {run['epochs']} epochs in {run['wall_seconds']:.1f}s ({run['precision']}).")
-    print(f"Run directory:   {run['run_dir']}  (results.json, history.csv, train.log, checkpoints/)")
+    print(f"Run directory:   {run['run_dir']}")
+    print("                 results.json, history.csv, train.log, learning_curves.png, checkpoints/")
     print(f"Compare runs:    tensorboard --logdir {log_root}   (this experiment's runs and sweeps)")
 
 
