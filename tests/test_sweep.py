@@ -91,6 +91,8 @@ def test_rerun_skips_ok_jobs_resumes_killed_and_reruns_failed(tmp_path: Path) ->
     assert "optimizer.lr=0.001: already ok, skipped" in out.stdout
     assert records["optimizer.lr=0.001"].stat().st_mtime_ns == before["optimizer.lr=0.001"]
     assert records["optimizer.lr=-1"].stat().st_mtime_ns != before["optimizer.lr=-1"]  # failed: run again
+    kept = folder / "optimizer.lr=-1" / ".attempts" / "1" / "results.json"  # the first attempt's record is kept
+    assert json.loads(kept.read_text())["status"] == "failed"
     resumed = json.loads(killed.read_text())
     assert resumed["status"] == "ok" and resumed["resumes"][-1]["checkpoint"].endswith("last.ckpt")
     assert sorted(r["status"] for r in summary(folder)) == ["failed", "ok", "ok"]

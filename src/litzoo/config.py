@@ -25,7 +25,8 @@ RESUME_HELP = "ckpt_path takes 'last' (the newest run of this experiment), a run
 def find_run_dir(runs_root: str | Path, ckpt_path: str) -> Path:
     """The run directory a resume writes into: the one holding the checkpoint (see RESUME_HELP)."""
     if ckpt_path == "last":
-        candidates = sorted(Path(runs_root).glob("**/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime)
+        candidates = sorted((p for p in Path(runs_root).glob("**/checkpoints/last.ckpt") if ".attempts" not in p.parts),
+                            key=lambda p: p.stat().st_mtime)  # .attempts/: a sweep job's earlier, failed tries
         if not candidates:
             raise FileNotFoundError(f"ckpt_path=last: no run with checkpoints/last.ckpt under {runs_root}. {RESUME_HELP}")
         return candidates[-1].parent.parent

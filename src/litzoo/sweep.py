@@ -107,11 +107,15 @@ def _failure_record(run_dir: Path, overrides: list[str], err: Exception) -> dict
 
 
 def _clear_attempt(run_dir: Path) -> None:
-    """Remove a failed attempt's files (checkpoints, record, events) so the re-run starts clean."""
+    """Move a failed attempt's files (checkpoints, record, events) to `.attempts/<n>/`, so the re-run starts
+    clean and nothing the earlier attempt wrote is lost."""
+    attempts = run_dir / ".attempts"
+    target = attempts / str(len(list(attempts.glob("*"))) + 1 if attempts.is_dir() else 1)
+    target.mkdir(parents=True)
     for path in run_dir.iterdir():
-        if path.name in KEEP_ON_RERUN or path.suffix == ".log":
+        if path.name in KEEP_ON_RERUN or path.suffix == ".log" or path == attempts:
             continue
-        shutil.rmtree(path) if path.is_dir() else path.unlink()
+        shutil.move(str(path), target / path.name)
 
 
 def _limit_threads(launcher: DictConfig) -> None:

@@ -43,7 +43,7 @@ def summary_rows(sweep_dir: Path) -> list[dict[str, Any]]:
         return []
     jobs = {p.parent.parent for p in sweep_dir.rglob("overrides.yaml") if p.parent.name == ".hydra"}
     jobs |= {p.parent for p in sweep_dir.rglob(record.FILENAME)}
-    jobs = {j for j in jobs if j != sweep_dir and ".submitit" not in j.relative_to(sweep_dir).parts}
+    jobs = {j for j in jobs if j != sweep_dir and not {".submitit", ".attempts"} & set(j.relative_to(sweep_dir).parts)}
     return [_row(job, sweep_dir) for job in sorted(jobs)]
 
 
