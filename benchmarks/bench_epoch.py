@@ -52,10 +52,14 @@ def plain_model() -> nn.Module:
     )
 
 
-def plain_epoch(x: torch.Tensor, y: torch.Tensor, batch_size: int, seed: int, batches: int) -> float:
+def plain_epoch(x: torch.Tensor, y: torch.Tensor, batch_size: int, seed: int, batches: int,
+                channels_last: bool = False) -> float:
     """What a careful hand-written loop does: shuffle, forward, loss, backward, step, running accuracy."""
     torch.manual_seed(seed)
     model = plain_model()
+    if channels_last:  # the reference line: the same loop with litzoo's memory format
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
     opt = torch.optim.RMSprop(model.parameters(), lr=1e-3, alpha=0.9, eps=1e-7)
     model.train()
     order = torch.randperm(len(x)).split(batch_size)
@@ -173,7 +177,7 @@ def main() -> None:
           f"litzoo overrides: {' '.join(args.overrides) or 'none'}", flush=True)
     first_step, bare_import = startup(args)
 
-    plain, framework, after = [], [], []
+    plain, framework, after, plain_nhwc = [], [], [], []
     x = y = None
     for rep in range(args.reps):
         seconds, extra, _, dm = litzoo_epoch(overrides_for(args))
@@ -182,8 +186,10 @@ def main() -> None:
         if x is None:
             x, y = dm.splits["train"]
         plain.append(plain_epoch(x, y, args.batch_size, seed=rep, batches=args.batches))
+        plain_nhwc.append(plain_epoch(x, y, args.batch_size, seed=rep, batches=args.batches, channels_last=True))
         print(f"rep {rep + 1}: plain {plain[-1]:.2f}s  litzoo {framework[-1]:.2f}s  ratio {framework[-1] / plain[-1]:.3f}"
-              f"  (then {extra:.1f}s of validation, checkpoints and end-of-fit callbacks)", flush=True)
+              f"  (then {extra:.1f}s of validation, checkpoints and end-of-fit callbacks; plain channels_last "
+              f"{plain_nhwc[-1]:.2f}s)", flush=True)
     ratios = [f / p for f, p in zip(framework, plain)]
     steps = min(args.batches or len(x), -(-len(x) // args.batch_size))
     print(f"\n{len(x)} training images, batch {args.batch_size}, {steps} steps timed, {args.reps} reps")
@@ -191,6 +197,8 @@ def main() -> None:
     print(f"litzoo epoch:               {spread(framework)} s")
     print(f"ratio litzoo/plain:         {spread(ratios, '.3f')}  per rep: "
           f"{', '.join(f'{r:.3f}' for r in ratios)}  [target <= 1.00]")
+    print(f"reference, plain loop with channels_last: {spread(plain_nhwc)} s; litzoo/that: "
+          f"{spread([f / p for f, p in zip(framework, plain_nhwc)], '.3f')} (the framework's own cost)")
     print(f"after the last batch:       {spread(after)} s (validation, checkpoints, epoch-end and end-of-fit "
           "callbacks; not in the ratio)")
     print(f"start-up to first training step (fresh interpreter): {first_step:.2f}s; "

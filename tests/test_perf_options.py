@@ -86,3 +86,15 @@ def test_binary_label_smoothing_is_keras(make_cfg) -> None:
     assert loss.item() == pytest.approx(expected, rel=1e-5)
     with pytest.raises(ValueError, match=r"task.label_smoothing must be in \[0, 1\), got 1.0"):
         ClassificationTask(dense(10, "softmax"), torch.optim.SGD, num_classes=10, label_smoothing=1.0)
+
+
+def test_mnist_fast_runs_one_cycle_per_step(make_cfg, mnist_root: Path, tmp_path: Path) -> None:
+    """experiment=mnist_fast end to end: OneCycleLR gets the run's step count from the task (else it would
+    stop after `trainer.max_epochs` steps), warms up, and ends near zero after the last step."""
+    cfg = make_cfg("experiment=mnist_fast", "data.download=false", f"paths.data_dir={mnist_root}",
+                   "data.batch_size=32", "trainer.max_epochs=2", f"paths.output_dir={tmp_path / 'run'}")
+    results = train(cfg)
+    assert results["status"] == "ok" and results["global_step"] == 2 * 7  # 216 training images / 32, rounded up
+    lrs = [float(line.split(",")[5]) for line in (tmp_path / "run" / "history.csv").read_text().splitlines()[1:]]
+    # the learning rate of each epoch's last step: near the peak (0.004) after epoch 1 of 2, annealed at the end
+    assert lrs[0] > 2e-3 and lrs[1] < 1e-4

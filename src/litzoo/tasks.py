@@ -4,9 +4,12 @@ The network, the optimizer partial and the scheduler partial come from config; o
 splits. Metric names: `{train,val,test}/loss`, `/acc` (classification) or `/mae` (regression).
 
 `channels_last` (config `task.channels_last`: auto | true | false) is applied here and only here: the
-network's 4-D weights at setup, every 4-D input batch in `forward`. On this project's 2-core Xeon it made
-the MNIST convnet's training step ~20-30% faster (oneDNN's pooling and convolutions run on NHWC); see
-benchmarks/bench_epoch.py. `auto` turns it on for networks with 2-D convolutions.
+network's 4-D weights at setup, every 4-D input batch in `forward`. Same numbers (to float rounding),
+less time: on a 2-core Xeon (torch 2.14, CPU) the MNIST convnet's epoch took 7.8 s instead of 9.9 s
+(benchmarks/bench_epoch.py) and the cats-vs-dogs convnet trained 92 instead of 72 images/s
+(benchmarks/bench_image_pipeline.py): oneDNN's convolutions and pooling run on NHWC without reorders.
+`auto` turns it on for networks with 2-D convolutions (on GPUs it is NVIDIA's advice for tensor cores
+under mixed precision; not measured here).
 """
 from __future__ import annotations
 
@@ -48,9 +51,9 @@ class _Task(pl.LightningModule):
         self.scheduler_factory = scheduler
         self.scheduler_monitor = scheduler_monitor
         self.scheduler_interval = scheduler_interval
-        # keys are prefixed: ModuleDict refuses "train", an nn.Module method
-        # nan_strategy="disable": a NaN loss reaches the epoch mean (DivergenceGuard reports it), and no
-        # `isnan().any()` host sync is paid every step on a GPU
+        # keys are prefixed: ModuleDict refuses "train", an nn.Module method. nan_strategy="disable": a NaN
+        # loss reaches the epoch mean (DivergenceGuard reports it), and no `isnan().any()` host sync is
+        # paid every step on a GPU
         self.metrics = nn.ModuleDict({f"{split}_{kind}": self.make_metric() if kind == "metric"
                                       else torchmetrics.MeanMetric(nan_strategy="disable")
                                       for split in ("train", "val", "test") for kind in ("metric", "loss")})

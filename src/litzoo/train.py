@@ -11,29 +11,31 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import hydra
-import pytorch_lightning as pl
-import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-from pytorch_lightning.callbacks import LearningRateMonitor
 
 from litzoo import record
-from litzoo.callbacks.guard import DivergenceGuard
-from litzoo.callbacks.history import History
-from litzoo.checkpoint import AtomicCheckpointIO
 from litzoo.checks import cli_run, ensure_writable, explain, validate_config
 from litzoo.config import CONF_DIR, register_resolvers, resolve_checkpoint, resume_config
 from litzoo.console import run_console
 from litzoo.errors import DivergedError, LitzooError
 from litzoo.hparams import log_run_hparams
-from litzoo.summary import format_summary
+
+# Lightning and torch (3-8 s to import here) are imported where a run needs them: `litzoo-train --help`
+# and a config error answer without paying for them.
+if TYPE_CHECKING:
+    import pytorch_lightning as pl
+
+    from litzoo.callbacks.history import History
 
 def resolve_precision(accelerator: str | None, precision: str | int | None) -> str | int:
     """bf16-mixed on GPUs that support it, 16-mixed on older GPUs, 32-true on CPU, unless given."""
+    import torch
+
     if precision is not None:
         return precision
     if accelerator in (None, "auto", "gpu", "cuda") and torch.cuda.is_available():
@@ -49,6 +51,12 @@ def build(cfg: DictConfig, provenance: dict[str, Any] | None = None
     tell which of its overrides change the run. The divergence guard and the history are always on: the
     run record depends on them.
     """
+    from pytorch_lightning.callbacks import LearningRateMonitor
+
+    from litzoo.callbacks.guard import DivergenceGuard
+    from litzoo.callbacks.history import History
+    from litzoo.checkpoint import AtomicCheckpointIO
+
     datamodule = instantiate(cfg.data)
     net = instantiate(cfg.model)
     scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None
@@ -86,6 +94,11 @@ def _is_rank_zero() -> bool:
 
 def _fit_and_test(cfg: DictConfig, run: dict[str, Any], ckpt: Path | None) -> dict[str, Any]:
     """Build, fit (resuming from `ckpt`), test the best checkpoint; fills `run` as it goes."""
+    import pytorch_lightning as pl
+
+    from litzoo.callbacks.history import History
+    from litzoo.summary import format_summary
+
     run_dir = Path(run["run_dir"])
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule, task, trainer = build(cfg, {"overrides": run["overrides"], "choices": run["choices"]})
