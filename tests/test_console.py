@@ -215,3 +215,19 @@ def test_finished_epoch_keeps_val_metrics_on_a_second_line_when_narrow() -> None
     assert lines == ["Epoch 3/30  18/18 1s 41ms/step - acc: 0.9700 - loss: 0.0900",
                      "            val_acc: 0.9650 - val_loss: 0.1100"]
     assert len(epoch_lines("Epoch 3/30", 18, 18, 1.2, 0.041, metrics, width=120)) == 1
+
+
+def test_cli_start_is_quiet_in_a_fresh_interpreter(tmp_path: Path) -> None:
+    """Lightning configures its loggers when first imported, which litzoo-train does lazily, inside the
+    quiet console: its banners must still not show (in-process tests import Lightning long before)."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "litzoo.train", "trainer.max_epochs=1", "callbacks=minimal",
+                          "logger=none", f"paths.root_dir={tmp_path}"], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    text = out.stdout + out.stderr
+    for banner in ("GPU available", "TPU available", "Tip:", "litlogger", "Restoring states", "Loaded model weights"):
+        assert banner not in text, banner
+    assert "Epoch 1/1" in text and "\r" not in text

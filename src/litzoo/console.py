@@ -124,6 +124,8 @@ def write_line(shown: str, logged: str | None = None) -> None:
 def quiet_lightning(verbose: bool) -> Iterator[None]:
     """Lightning's records to our stderr; unless verbose, Lightning's loggers at WARNING and the known harmless
     warnings ignored. Restored on exit. (Python shows warnings on sys.stderr, our tee, by itself.)"""
+    import pytorch_lightning  # noqa: F401 - it configures its loggers when first imported: do that before we do
+
     loggers = [logging.getLogger(name) for name in LIGHTNING_LOGGERS]
     saved = [(lg.handlers, lg.propagate, lg.level) for lg in loggers]
     # Lightning's own handler holds the stderr of its import time, or there is none and records go to whatever
