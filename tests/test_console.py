@@ -231,3 +231,13 @@ def test_cli_start_is_quiet_in_a_fresh_interpreter(tmp_path: Path) -> None:
     for banner in ("GPU available", "TPU available", "Tip:", "litlogger", "Restoring states", "Loaded model weights"):
         assert banner not in text, banner
     assert "Epoch 1/1" in text and "\r" not in text
+
+
+def test_warnings_show_the_message_not_our_source_line() -> None:
+    from litzoo.console import quiet_lightning
+
+    before = warnings.formatwarning
+    with quiet_lightning(False):
+        text = warnings.formatwarning("skipped 2 files", UserWarning, "base.py", 180, "splits = self.load()")
+    assert text == "UserWarning: skipped 2 files\n"
+    assert warnings.formatwarning is before  # restored: nothing leaks into the next run or test

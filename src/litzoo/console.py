@@ -133,13 +133,17 @@ def quiet_lightning(verbose: bool) -> Iterator[None]:
     for lg in loggers:
         lg.handlers, lg.propagate = [logging.StreamHandler(sys.stderr)], False
         lg.setLevel(lg.level if verbose else logging.WARNING)
+    saved_format = warnings.formatwarning
     with warnings.catch_warnings():
         if not verbose:
             for message in HARMLESS_WARNINGS:
                 warnings.filterwarnings("ignore", message=message)
+            # people read the message, not the source line of our code that raised it
+            warnings.formatwarning = lambda message, category, *_a, **_k: f"{category.__name__}: {message}\n"
         try:
             yield
         finally:
+            warnings.formatwarning = saved_format
             for lg, (handlers, propagate, level) in zip(loggers, saved):
                 lg.handlers, lg.propagate = handlers, propagate
                 lg.setLevel(level)
