@@ -89,3 +89,18 @@ def test_frozen_resnet_keeps_batchnorm_statistics_and_reports_keras_count() -> N
     net.train()
     assert net.resnet50.conv5_block1.bn1.training and not net.resnet50.conv4_block6.bn1.training
     assert resnet50("none", pooling=None)(torch.zeros(1, 3, 64, 64)).shape == (1, 2048, 2, 2)
+
+
+def test_imagenet_weights_offline_is_one_clear_error(monkeypatch) -> None:
+    import urllib.error
+
+    from torchvision.models import VGG16_Weights
+
+    from litzoo.models.pretrained import _read_state
+
+    def offline(*_a, **_k):
+        raise urllib.error.URLError("[Errno -2] Name or service not known")
+
+    monkeypatch.setattr(type(VGG16_Weights.IMAGENET1K_V1), "get_state_dict", offline)
+    with pytest.raises(RuntimeError, match=r"cannot download ImageNet weights.*model\.weights=<local \.pth.*none"):
+        _read_state("imagenet", VGG16_Weights.IMAGENET1K_V1)
