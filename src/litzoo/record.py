@@ -68,3 +68,13 @@ def labelled_metrics(rows: list[dict[str, Any]], test: dict[str, float]) -> dict
         out["last/epoch"] = rows[-1]["epoch"]
         out.update({f"last/{k}": v for k, v in rows[-1].items() if k not in skip})
     return out
+
+
+def write_failure(run_dir: Path, error: str, name: str | None = None, overrides: list[str] | None = None
+                  ) -> dict[str, Any]:
+    """The record of a run refused before it started (a bad value): status `failed` with the paragraph."""
+    results = {"status": "failed", "error": error, "name": name, "run_dir": str(Path(run_dir).resolve()),
+               "overrides": list(overrides or []), "metrics": {}, "epochs": 0, "finished": now()}
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
+    write_results(run_dir, results)
+    return results

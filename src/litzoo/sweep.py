@@ -99,11 +99,7 @@ def _failure_record(run_dir: Path, overrides: list[str], err: Exception) -> dict
     results = record.read_results(run_dir)
     if results and results.get("status") not in (None, "running"):
         return results
-    results = {"status": "failed", "error": explain(err), "run_dir": str(run_dir.resolve()),
-               "overrides": overrides, "metrics": {}, "epochs": 0, "finished": record.now()}
-    run_dir.mkdir(parents=True, exist_ok=True)
-    record.write_results(run_dir, results)
-    return results
+    return record.write_failure(run_dir, explain(err), overrides=overrides)
 
 
 def _clear_attempt(run_dir: Path) -> None:

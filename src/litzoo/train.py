@@ -153,8 +153,7 @@ def train(cfg: DictConfig, provenance: dict[str, Any] | None = None,
         validate_config(cfg)  # bad values fail here, before training
     except LitzooError as err:  # Hydra already made the folder: leave a record, never over an existing one
         if run_dir.is_dir() and record.read_results(run_dir) is None and _is_rank_zero():
-            record.write_results(run_dir, {"status": "failed", "error": str(err), "name": cfg.get("name"),
-                                           "run_dir": str(run_dir.resolve()), "finished": record.now()})
+            record.write_failure(run_dir, str(err), cfg.get("name"), (provenance or _provenance())["overrides"])
         raise
     ckpt = resolve_checkpoint(cfg.get("ckpt_path"), run_dir)
     run = _new_record(cfg, run_dir, provenance or _provenance(), ckpt, resume_overrides)
