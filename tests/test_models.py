@@ -22,6 +22,8 @@ from omegaconf import DictConfig
 
 from expected_params import EXPECTED
 from litzoo.config import CONF_DIR
+from litzoo.models import layers as L
+from litzoo.models import sequence as S
 from litzoo.summary import count_params, summary_rows
 
 MODELS = sorted(p.stem for p in (CONF_DIR / "model").glob("*.yaml"))
@@ -107,3 +109,20 @@ def test_yaml_row_comments_match_the_summary(name: str, make_cfg) -> None:
             assert (row.keras_params if row.keras_params is not None else row.params) == params, row.name
         checked += 1
     assert checked or name == "day27_conv16", f"conf/model/{name}.yaml has no per-row shape comments"
+
+
+@pytest.mark.parametrize("make, fan", [
+    (lambda: L.Conv2D(3, 32, 3), (3 * 9, 32 * 9)),
+    (lambda: L.Dense(100, 10), (100, 10)),
+    (lambda: S.Conv1D(8, 16, 5), (8 * 5, 16 * 5)),
+])
+def test_dense_and_conv_layers_start_from_keras_initialisers(make, fan) -> None:
+    """Keras' glorot_uniform kernel and zero bias, not PyTorch's kaiming_uniform(a=sqrt(5)) and uniform bias:
+    the MNIST seed recipe reached 0.9894-0.9898 test accuracy at seed 42 with PyTorch's, 0.9913 with Keras'."""
+    torch.manual_seed(0)
+    layer = make()
+    limit = (6 / sum(fan)) ** 0.5
+    assert torch.count_nonzero(layer.bias) == 0
+    w = layer.weight.detach()
+    assert w.abs().max() <= limit and w.abs().max() > 0.9 * limit  # glorot's bound is reached, kaiming's is sqrt(1/fan_in)
+    assert w.std() == pytest.approx(limit / 3 ** 0.5, rel=0.15)

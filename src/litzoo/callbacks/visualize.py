@@ -149,5 +149,5 @@ class ConvVisualizer(Callback):
         publish = self._publisher(trainer, folder=True)
         with torch.inference_mode(False):
             write_all(subject, publish, x, y, settings)
-        if self.settings.mistakes and self.val_mistakes.x is not None:
+        if self.settings.mistakes and self.val_mistakes.seen:  # a perfect epoch draws "no mistakes", not nothing
             write_mistakes(subject, self.val_mistakes, publish, "validation")

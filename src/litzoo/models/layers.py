@@ -59,6 +59,17 @@ def same_padding(size: int, kernel: int, stride: int, dilation: int = 1) -> tupl
     return total // 2, total - total // 2
 
 
+def keras_init(layer: nn.Module) -> None:
+    """Keras' defaults for Dense and Conv layers: glorot_uniform kernel, zero bias.
+
+    PyTorch's own default (kaiming_uniform with a=sqrt(5), uniform bias) trains these small seed models
+    measurably differently; the fan computation of `xavier_uniform_` on (out, in, *kernel) weights is Keras'.
+    """
+    nn.init.xavier_uniform_(layer.weight)
+    if layer.bias is not None:
+        nn.init.zeros_(layer.bias)
+
+
 class Conv2D(nn.Conv2d):
     """keras.layers.Conv2D; `padding='same'` works with any stride (asymmetric, as TensorFlow pads)."""
 
@@ -74,6 +85,9 @@ class Conv2D(nn.Conv2d):
         self.dynamic_same = padding == "same" and not native
         self.activation = activation
         self.act = activation_fn(activation)
+
+    def reset_parameters(self) -> None:
+        keras_init(self)
 
     def forward(self, x: Tensor) -> Tensor:  # (B, C, H, W)
         if self.dynamic_same:
@@ -146,6 +160,9 @@ class Dense(nn.Linear):
         super().__init__(in_features, units, bias=use_bias)
         self.activation = activation
         self.act = activation_fn(activation)
+
+    def reset_parameters(self) -> None:
+        keras_init(self)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.act(super().forward(x))

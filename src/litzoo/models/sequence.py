@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from litzoo.models.layers import activation_fn, same_padding
+from litzoo.models.layers import activation_fn, keras_init, same_padding
 
 Shape = tuple[int, ...]
 
@@ -59,9 +59,7 @@ class Conv1D(nn.Conv1d):
         if padding not in ("valid", "same", "causal"):
             raise ValueError(f"Conv1D padding must be 'valid', 'same' or 'causal', got {padding!r}")
         super().__init__(in_channels, filters, kernel_size, stride=strides, dilation=dilation_rate, bias=use_bias)
-        nn.init.xavier_uniform_(self.weight)  # Keras: glorot_uniform kernel, zero bias
-        if self.bias is not None:
-            nn.init.zeros_(self.bias)
+        keras_init(self)
         self.keras_padding = padding  # applied in forward: 'same' and 'causal' pad unevenly
         self.activation = activation
         self.act = activation_fn(activation)
