@@ -59,25 +59,63 @@ def same_padding(size: int, kernel: int, stride: int, dilation: int = 1) -> tupl
     return total // 2, total - total // 2
 
 
-def keras_init(layer: nn.Module) -> None:
-    """Keras' defaults for Dense and Conv layers: glorot_uniform kernel, zero bias.
+# Keras' kernel initializers by name: VarianceScaling(scale, mode, distribution); "torch_default" keeps PyTorch's
+# own kaiming_uniform(a=sqrt(5)) kernel and uniform bias (what these layers did before they followed Keras).
+INITIALIZERS: dict[str, tuple[float, str, str]] = {
+    "glorot_uniform": (1.0, "fan_avg", "uniform"), "glorot_normal": (1.0, "fan_avg", "truncated_normal"),
+    "he_uniform": (2.0, "fan_in", "uniform"), "he_normal": (2.0, "fan_in", "truncated_normal"),
+    "lecun_uniform": (1.0, "fan_in", "uniform"), "lecun_normal": (1.0, "fan_in", "truncated_normal"),
+}
+
+
+def check_initializer(name: str) -> str:
+    if name not in INITIALIZERS and name != "torch_default":
+        raise ValueError(f"kernel_initializer must be one of {sorted(INITIALIZERS) + ['torch_default']}, got {name!r}")
+    return name
+
+
+@torch.no_grad()
+def keras_init(layer: nn.Module, kernel_initializer: str = "glorot_uniform") -> None:
+    """Keras' defaults for Dense and Conv layers: glorot_uniform kernel, zero bias (or another Keras initializer).
 
     PyTorch's own default (kaiming_uniform with a=sqrt(5), uniform bias) trains these small seed models
-    measurably differently; the fan computation of `xavier_uniform_` on (out, in, *kernel) weights is Keras'.
+    measurably differently. Fans are Keras': the (out, in, *kernel) weight gives in * prod(kernel), out * prod(kernel).
     """
-    nn.init.xavier_uniform_(layer.weight)
+    scale, mode, distribution = INITIALIZERS[check_initializer(kernel_initializer)]
+    fan_in, fan_out = nn.init._calculate_fan_in_and_fan_out(layer.weight)
+    n = {"fan_in": fan_in, "fan_avg": (fan_in + fan_out) / 2}[mode]
+    if distribution == "uniform":
+        limit = math.sqrt(3.0 * scale / n)
+        nn.init.uniform_(layer.weight, -limit, limit)
+    else:  # Keras' truncated normal: cut at 2 std, stddev corrected for the cut
+        std = math.sqrt(scale / n) / 0.87962566103423978
+        nn.init.trunc_normal_(layer.weight, 0.0, std, -2 * std, 2 * std)
     if layer.bias is not None:
         nn.init.zeros_(layer.bias)
 
 
-class Conv2D(nn.Conv2d):
+class KerasInit:
+    """Mixin for nn.Linear / nn.ConvNd subclasses: `reset_parameters` follows `kernel_initializer` (set before
+    the torch constructor runs, which calls it)."""
+
+    kernel_initializer = "glorot_uniform"
+
+    def reset_parameters(self) -> None:
+        if self.kernel_initializer == "torch_default":
+            super().reset_parameters()  # type: ignore[misc]
+        else:
+            keras_init(self, self.kernel_initializer)  # type: ignore[arg-type]
+
+
+class Conv2D(KerasInit, nn.Conv2d):
     """keras.layers.Conv2D; `padding='same'` works with any stride (asymmetric, as TensorFlow pads)."""
 
     def __init__(self, in_channels: int, filters: int, kernel_size: int | Sequence[int], strides: int | Sequence[int] = 1,
                  padding: str = "valid", dilation_rate: int | Sequence[int] = 1, activation: str | None = None,
-                 use_bias: bool = True) -> None:
+                 use_bias: bool = True, kernel_initializer: str = "glorot_uniform") -> None:
         k, s, d = _pair(kernel_size), _pair(strides), _pair(dilation_rate)
         _check_padding(padding)
+        self.kernel_initializer = check_initializer(kernel_initializer)
         # Symmetric 'same' (stride 1, even total) is native padding: no F.pad copy in the hot path.
         native = padding == "same" and s == (1, 1) and all(di * (ki - 1) % 2 == 0 for ki, di in zip(k, d))
         pad = tuple(di * (ki - 1) // 2 for ki, di in zip(k, d)) if native else 0
@@ -85,9 +123,6 @@ class Conv2D(nn.Conv2d):
         self.dynamic_same = padding == "same" and not native
         self.activation = activation
         self.act = activation_fn(activation)
-
-    def reset_parameters(self) -> None:
-        keras_init(self)
 
     def forward(self, x: Tensor) -> Tensor:  # (B, C, H, W)
         if self.dynamic_same:
@@ -153,16 +188,15 @@ class Flatten(nn.Flatten):
     """keras.layers.Flatten (channels-first order; the parameter count of the next Dense is the same)."""
 
 
-class Dense(nn.Linear):
+class Dense(KerasInit, nn.Linear):
     """keras.layers.Dense on the last axis."""
 
-    def __init__(self, in_features: int, units: int, activation: str | None = None, use_bias: bool = True) -> None:
+    def __init__(self, in_features: int, units: int, activation: str | None = None, use_bias: bool = True,
+                 kernel_initializer: str = "glorot_uniform") -> None:
+        self.kernel_initializer = check_initializer(kernel_initializer)
         super().__init__(in_features, units, bias=use_bias)
         self.activation = activation
         self.act = activation_fn(activation)
-
-    def reset_parameters(self) -> None:
-        keras_init(self)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.act(super().forward(x))

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from litzoo.models.layers import activation_fn, keras_init, same_padding
+from litzoo.models.layers import KerasInit, activation_fn, check_initializer, same_padding
 
 Shape = tuple[int, ...]
 
@@ -51,15 +51,16 @@ def embedding(shape: Shape, input_length: int | None = None, **kw: object) -> Em
     return Embedding(**kw)
 
 
-class Conv1D(nn.Conv1d):
+class Conv1D(KerasInit, nn.Conv1d):
     """keras.layers.Conv1D on channels-last (B, L, C) input; padding 'valid', 'same' or 'causal'."""
 
     def __init__(self, in_channels: int, filters: int, kernel_size: int, strides: int = 1, padding: str = "valid",
-                 dilation_rate: int = 1, activation: str | None = None, use_bias: bool = True) -> None:
+                 dilation_rate: int = 1, activation: str | None = None, use_bias: bool = True,
+                 kernel_initializer: str = "glorot_uniform") -> None:
         if padding not in ("valid", "same", "causal"):
             raise ValueError(f"Conv1D padding must be 'valid', 'same' or 'causal', got {padding!r}")
+        self.kernel_initializer = check_initializer(kernel_initializer)
         super().__init__(in_channels, filters, kernel_size, stride=strides, dilation=dilation_rate, bias=use_bias)
-        keras_init(self)
         self.keras_padding = padding  # applied in forward: 'same' and 'causal' pad unevenly
         self.activation = activation
         self.act = activation_fn(activation)
