@@ -126,3 +126,20 @@ def test_dense_and_conv_layers_start_from_keras_initialisers(make, fan) -> None:
     w = layer.weight.detach()
     assert w.abs().max() <= limit and w.abs().max() > 0.9 * limit  # glorot's bound is reached, kaiming's is sqrt(1/fan_in)
     assert w.std() == pytest.approx(limit / 3 ** 0.5, rel=0.15)
+
+
+@pytest.mark.parametrize("name, std", [("he_uniform", (2 / 400) ** 0.5), ("he_normal", (2 / 400) ** 0.5),
+                                       ("lecun_normal", (1 / 400) ** 0.5), ("glorot_normal", (2 / 700) ** 0.5)])
+def test_kernel_initializer_takes_keras_names(name: str, std: float) -> None:
+    torch.manual_seed(0)
+    layer = L.Dense(400, 300, kernel_initializer=name)
+    assert layer.weight.std().item() == pytest.approx(std, rel=0.03)
+    assert torch.count_nonzero(layer.bias) == 0
+
+
+def test_torch_default_initializer_and_bad_names() -> None:
+    torch.manual_seed(0)
+    layer = L.Conv2D(16, 32, 3, kernel_initializer="torch_default")  # kaiming_uniform(a=sqrt(5)): bound 1/sqrt(fan_in)
+    assert layer.weight.abs().max() <= 1 / 144 ** 0.5 and torch.count_nonzero(layer.bias) > 0
+    with pytest.raises(ValueError, match="kernel_initializer must be one of .*he_uniform.*got 'xavier'"):
+        L.Dense(3, 3, kernel_initializer="xavier")
