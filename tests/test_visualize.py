@@ -138,3 +138,21 @@ def test_text_model_heat_map_and_projector(tmp_path: Path) -> None:
     assert "embedding" in projector
     metadata = next(run.glob("*/embedding*/metadata.tsv")).read_text().split("\n")
     assert "great" in metadata and metadata[0] == "<pad>"
+
+
+def test_a_perfect_validation_epoch_still_draws_mistakes(trained: dict, tmp_path: Path) -> None:
+    """Bug: when the last validation epoch had no wrong prediction, no `mistakes` picture was written at all."""
+    from types import SimpleNamespace
+
+    from litzoo.callbacks.visualize import ConvVisualizer
+    from litzoo.visual.inputs import Mistakes, device_batch
+
+    cpu, datamodule = torch.device("cpu"), trained["datamodule"]
+    callback = ConvVisualizer(activations=False, filters=0, gradcam=False, text=False)
+    callback.batch = device_batch(datamodule, next(iter(datamodule.val_dataloader())), cpu)[:2]
+    callback.val_mistakes = Mistakes(16)
+    callback.val_mistakes.seen = 48  # a whole validation epoch, not one wrong prediction
+    trainer = SimpleNamespace(interrupted=False, is_global_zero=True, default_root_dir=str(tmp_path), logger=None,
+                              global_step=0, datamodule=datamodule)
+    callback.on_fit_end(trainer, SimpleNamespace(net=trained["subject"].net, device=cpu, num_classes=10))
+    assert_png(tmp_path / "visualizations" / "mistakes.png")
