@@ -199,3 +199,16 @@ def test_ctrl_c_records_interrupted_and_resumes(tmp_path: Path) -> None:
     resumed = train(cfg, provenance, applied)
     assert resumed["status"] == "ok" and resumed["epochs"] == target
     assert resumed["resumes"][-1]["overrides"] == [f"trainer.max_epochs={target}"]
+
+
+def test_a_classifier_stuck_at_chance_is_flagged_not_hidden() -> None:
+    """day27_complete (seed 42): every ReLU of its Dense(6) died in epoch 1, val acc 0.5 for 10 epochs, status ok."""
+    from litzoo.record import learning_warnings
+
+    stuck = {"best/val_acc": 0.5, "last/acc": 0.5, "best/val_loss": 0.6931}
+    (warning,) = learning_warnings(stuck, 2)
+    assert "did not learn" in warning and "0.5000" in warning and "2 classes" in warning
+    assert learning_warnings({"best/val_acc": 0.105, "last/acc": 0.11}, 10)  # ten classes: chance is 0.1
+    assert not learning_warnings({"best/val_acc": 0.62, "last/acc": 0.66}, 2)  # weak, but learning
+    assert not learning_warnings({"best/val_acc": 0.5, "last/acc": 0.9}, 2)  # overfits: training accuracy moved
+    assert not learning_warnings({"best/val_loss": 0.1}, None)  # regression: no accuracy, no class count

@@ -78,3 +78,21 @@ def write_failure(run_dir: Path, error: str, name: str | None = None, overrides:
     Path(run_dir).mkdir(parents=True, exist_ok=True)
     write_results(run_dir, results)
     return results
+
+
+def learning_warnings(metrics: dict[str, Any], num_classes: int | None) -> list[str]:
+    """A classifier that ends at chance level learned nothing, although the run completed: say so, don't hide it.
+
+    Flagged when the best validation accuracy and the last training accuracy both stay within a point or two
+    of 1/num_classes (a model stuck on the majority class of an unbalanced set is not caught: no false alarms).
+    """
+    val, train = metrics.get("best/val_acc"), metrics.get("last/acc")
+    if not num_classes or val is None:
+        return []
+    chance = 1.0 / max(int(num_classes), 2)
+    if val > chance + 0.01 or (train is not None and train > chance + 0.02):
+        return []
+    seen = f"; training accuracy {train:.4f} in the last epoch" if train is not None else ""
+    return [f"the network did not learn: the best validation accuracy was {val:.4f}, chance level for "
+            f"{num_classes} classes is {chance:.4f}{seen}. Common causes: ReLU units that died early (a narrow "
+            f"Dense layer), a learning rate far too high or too low, labels that do not match the inputs."]

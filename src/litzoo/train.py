@@ -164,7 +164,7 @@ def train(cfg: DictConfig, provenance: dict[str, Any] | None = None,
             if rank_zero:
                 record.write_results(run_dir, run)
             _fit_and_test(cfg, run, ckpt)
-            run["status"] = "ok"
+            run.update(status="ok", warnings=record.learning_warnings(run["metrics"], cfg.data.get("num_classes")))
         except (KeyboardInterrupt, SystemExit) as err:  # Lightning turns Ctrl-C into SystemExit(1)
             run.update(status="interrupted", error="interrupted by the user (Ctrl-C)")
             signal.signal(signal.SIGINT, signal.default_int_handler)  # Lightning left SIGINT ignored
@@ -193,7 +193,7 @@ def _new_record(cfg: DictConfig, run_dir: Path, prov: dict[str, Any], ckpt: Path
             "overrides": prov["overrides"], "choices": prov["choices"], "seed": cfg.seed,
             "best_epoch": None, "best_checkpoint": None, "metrics": {}, "epochs": 0, "global_step": 0,
             "precision": None, "wall_seconds": None, "started": previous.get("started", record.now()),
-            "finished": None, "resumes": resumes}
+            "finished": None, "resumes": resumes, "warnings": []}
 
 
 def _report(err: BaseException, verbose: bool) -> None:
@@ -217,6 +217,8 @@ def _print_closing(run: dict[str, Any], log_root: Path) -> None:
         print(f"Test (best checkpoint): {test}")
     if last and m.get("last/epoch") != run["best_epoch"]:
         print(f"Last epoch {m['last/epoch']}:  {last}")
+    for warning in run.get("warnings", []):
+        print(f"Warning: {warning}")
     print(f"Trained {run['epochs']} epochs in {run['wall_seconds']:.1f}s ({run['precision']}).")
     print(f"Run directory:   {run['run_dir']}")
     print("                 results.json, history.csv, train.log, learning_curves.png, checkpoints/")
