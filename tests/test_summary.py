@@ -4,6 +4,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 import torch
 from hydra.utils import instantiate
 
@@ -60,3 +61,15 @@ def test_summary_cli_needs_no_data(tmp_path) -> None:
     assert "(None, 26, 26, 32)" in out.stdout and "Total params: 93,322" in out.stdout
     torch_style = subprocess.run(env_cmd + ["--torch"], capture_output=True, text=True, timeout=120)
     assert "(N, 32, 26, 26)" in torch_style.stdout
+
+
+def test_a_bad_layer_argument_is_one_paragraph_naming_layer_and_choices(capsys: pytest.CaptureFixture) -> None:
+    """Hydra wraps the layer's ValueError in an InstantiationException whose first line names nothing."""
+    from litzoo.summary import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["experiment=mnist_fast", "model.options.init=xavier"])
+    assert exit_.value.code == 1
+    err = capsys.readouterr().err
+    assert "`model` cannot be built: bad arguments for Conv2D" in err and "got 'xavier'" in err
+    assert "he_uniform" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1

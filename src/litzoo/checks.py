@@ -95,6 +95,9 @@ def explain(err: BaseException) -> str:
                 "paths.log_dir=<folder> (runs) or paths.cache_dir=<folder> (caches).")
     if isinstance(err, OmegaConfBaseException):
         return f"Configuration error: {str(err).splitlines()[0]}"
+    if type(err).__name__ == "InstantiationException" and err.__cause__ is not None:  # hydra's wrapper: the cause
+        key = re.search(r"full_key: (\S+)", str(err))                                 # names the bad value
+        return f"`{key.group(1)}` cannot be built: {explain(err.__cause__)}" if key else explain(err.__cause__)
     text = str(err).strip() or type(err).__name__
     if isinstance(err, (LitzooError, FileNotFoundError, ValueError, TypeError)):
         return text

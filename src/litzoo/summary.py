@@ -105,12 +105,18 @@ def main(argv: list[str] | None = None) -> None:
 
     from litzoo.config import compose_config
 
+    from litzoo.checks import cli_run
+
     args = list(sys.argv[1:] if argv is None else argv)
     style = "torch" if "--torch" in args else "keras"
-    cfg = compose_config([a for a in args if a != "--torch"])
-    if cfg.model.get("weights") not in (None, "none"):  # counts and shapes don't depend on the weights:
-        cfg.model.weights = "none"                     # never download or read a weights file here
-    print(format_summary(instantiate(cfg.model), style=style, title=cfg.name))
+
+    def summarise() -> str:
+        cfg = compose_config([a for a in args if a != "--torch"])
+        if cfg.model.get("weights") not in (None, "none"):  # counts and shapes don't depend on the weights:
+            cfg.model.weights = "none"                     # never download or read a weights file here
+        return format_summary(instantiate(cfg.model), style=style, title=cfg.name)
+
+    print(cli_run(summarise, "verbose=true" in args))
 
 
 if __name__ == "__main__":

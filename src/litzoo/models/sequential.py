@@ -92,8 +92,8 @@ def build_layer(spec: Mapping[str, Any], in_shape: Shape) -> tuple[str, nn.Modul
     name = spec.pop("name", None)
     try:
         return name, LAYER_TYPES[kind](in_shape, **spec)
-    except TypeError as err:
-        raise TypeError(f"bad arguments for {kind} {spec}: {err}") from None
+    except (TypeError, ValueError) as err:  # name the layer: the same message may fit several
+        raise type(err)(f"bad arguments for {kind} {spec}: {err}") from None
 
 
 def sequential(input_shape: Sequence[int], layers: Sequence[Mapping[str, Any]], input_dtype: str = "float32",
