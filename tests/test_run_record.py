@@ -212,3 +212,22 @@ def test_a_classifier_stuck_at_chance_is_flagged_not_hidden() -> None:
     assert not learning_warnings({"best/val_acc": 0.62, "last/acc": 0.66}, 2)  # weak, but learning
     assert not learning_warnings({"best/val_acc": 0.5, "last/acc": 0.9}, 2)  # overfits: training accuracy moved
     assert not learning_warnings({"best/val_loss": 0.1}, None)  # regression: no accuracy, no class count
+
+
+def test_runs_started_in_the_same_second_never_share_a_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bug: two `litzoo-train` started in the same second (two terminals, a script) got one run directory and
+    overwrote each other's results.json, history and checkpoints. The folder is now claimed with mkdir."""
+    from datetime import datetime
+
+    import litzoo.config as config
+
+    class Frozen(datetime):
+        @classmethod
+        def now(cls, tz=None):  # noqa: ANN001, ANN206
+            return cls(2026, 11, 24, 10, 7, 7)
+
+    monkeypatch.setattr(config, "datetime", Frozen)
+    first, second, third = (config.new_run_dir(tmp_path / "runs") for _ in range(3))
+    assert [p.name for p in (first, second, third)] == ["2026-11-24_10-07-07", "2026-11-24_10-07-07_1",
+                                                        "2026-11-24_10-07-07_2"]
+    assert all(p.is_dir() for p in (first, second, third))

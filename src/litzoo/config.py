@@ -39,12 +39,17 @@ def find_run_dir(runs_root: str | Path, ckpt_path: str) -> Path:
 
 
 def new_run_dir(runs_root: str | Path) -> Path:
-    """A fresh timestamped run directory under `runs_root` (not created)."""
+    """A fresh timestamped run directory under `runs_root`, created here: `mkdir` is the atomic claim, so two
+    runs started in the same second get `<time>` and `<time>_1` instead of sharing (and overwriting) one."""
     stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+    Path(runs_root).mkdir(parents=True, exist_ok=True)
     path, n = Path(runs_root) / stamp, 1
-    while path.exists():
-        path, n = Path(runs_root) / f"{stamp}_{n}", n + 1
-    return path
+    while True:
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            path, n = Path(runs_root) / f"{stamp}_{n}", n + 1
 
 
 def _run_dir_resolver(runs_root: str, ckpt_path: str | None) -> str:
