@@ -143,3 +143,15 @@ def test_torch_default_initializer_and_bad_names() -> None:
     assert layer.weight.abs().max() <= 1 / 144 ** 0.5 and torch.count_nonzero(layer.bias) > 0
     with pytest.raises(ValueError, match="kernel_initializer must be one of .*he_uniform.*got 'xavier'"):
         L.Dense(3, 3, kernel_initializer="xavier")
+
+
+def test_a_model_level_kernel_initializer_is_every_layers_default() -> None:
+    from litzoo.models.sequential import sequential
+
+    torch.manual_seed(0)
+    net = sequential([1, 8, 8], [{"type": "Conv2D", "filters": 4, "kernel_size": 3},
+                                 {"type": "Flatten"},
+                                 {"type": "Dense", "units": 3, "kernel_initializer": "glorot_uniform"}],
+                     kernel_initializer="torch_default")
+    assert torch.count_nonzero(net.conv2d.bias) > 0  # the model's default: PyTorch's uniform bias
+    assert torch.count_nonzero(net.dense.bias) == 0  # a layer's own choice wins

@@ -68,7 +68,7 @@ def test_a_bad_layer_argument_is_one_paragraph_naming_layer_and_choices(capsys: 
     from litzoo.summary import main
 
     with pytest.raises(SystemExit) as exit_:
-        main(["experiment=mnist_fast", "model.options.init=xavier"])
+        main(["experiment=mnist_fast", "model.kernel_initializer=xavier"])
     assert exit_.value.code == 1
     err = capsys.readouterr().err
     assert "`model` cannot be built: bad arguments for Conv2D" in err and "got 'xavier'" in err

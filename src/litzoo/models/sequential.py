@@ -60,6 +60,9 @@ LAYER_TYPES: dict[str, Callable[..., nn.Module]] = {
 }
 
 
+INITIALIZED = ("Conv2D", "Dense", "Conv1D")  # the layers that take Keras' kernel_initializer
+
+
 def keras_name(kind: str, seen: Counter) -> str:
     """Keras' default layer name: snake_case of the class, `_1`, `_2` ... for repeats."""
     base = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", kind).lower().replace("2_d", "2d").replace("1_d", "1d")
@@ -97,12 +100,16 @@ def build_layer(spec: Mapping[str, Any], in_shape: Shape) -> tuple[str, nn.Modul
 
 
 def sequential(input_shape: Sequence[int], layers: Sequence[Mapping[str, Any]], input_dtype: str = "float32",
-               options: Mapping[str, Any] | None = None) -> KerasSequential:
+               options: Mapping[str, Any] | None = None, kernel_initializer: str | None = None) -> KerasSequential:
     """Build a Keras-style Sequential from layer specs, leaving out those whose `when` is falsy (see module docstring).
 
     `options` is read only through `${model.options.*}` interpolations in `layers`, resolved before this call.
+    `kernel_initializer` is the default of every Dense/Conv layer that does not name its own (None: Keras').
     """
     layers = [{k: v for k, v in spec.items() if k != "when"} for spec in layers if spec.get("when", True)]
+    if kernel_initializer is not None:
+        layers = [{"kernel_initializer": kernel_initializer, **spec} if spec.get("type") in INITIALIZED else spec
+                  for spec in layers]
     if not layers:
         raise ValueError("a Sequential model needs at least one layer")
     dtype = getattr(torch, input_dtype)
