@@ -18,6 +18,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from litzoo.errors import LitzooError
+
 CONF_DIR = Path(__file__).resolve().parent / "conf"
 RESUME_HELP = "ckpt_path takes 'last' (the newest run of this experiment), a run directory, or a .ckpt file"
 
@@ -94,19 +96,25 @@ def resolve_checkpoint(ckpt_path: str | None, run_dir: Path) -> Path | None:
 
 
 def checkpoint_file(path: str | Path) -> Path:
-    """A .ckpt file, or a run directory -> its best checkpoint (results.json), else checkpoints/last.ckpt."""
+    """A .ckpt file, or a run directory -> its best checkpoint (results.json), else checkpoints/last.ckpt.
+
+    Only files inside the run's own checkpoints/ are considered: the record names the best one, but a
+    record is data, and an absolute path in it could point at another run's (or anyone's) file."""
+    from litzoo import record
+
     path = Path(path).expanduser()
     if path.is_file():
         return path
-    results = path / "results.json"
-    if results.is_file():
-        best = json.loads(results.read_text()).get("best_checkpoint")
-        if best:  # stored absolute; a moved run keeps the same file name under its own checkpoints/
-            for candidate in (Path(best), path / "checkpoints" / Path(best).name):
-                if candidate.is_file():
-                    return candidate
-    last = path / "checkpoints" / "last.ckpt"
+    folder = path / "checkpoints"
+    best = (record.read_results(path) or {}).get("best_checkpoint")
+    best_name = Path(best).name if isinstance(best, str) and best else None
+    if best_name and (folder / best_name).is_file():
+        return folder / best_name
+    last = folder / "last.ckpt"
     if last.is_file():
+        if best_name:
+            print(f"Note: the best checkpoint {folder / best_name} is missing; using {last} (the last epoch) "
+                  "instead.")
         return last
     raise FileNotFoundError(f"no checkpoint at {path} (expected a .ckpt file or a run directory with checkpoints/)")
 
@@ -119,19 +127,45 @@ def load_checkpoint(path: str | Path) -> tuple[dict[str, Any], Path]:
     return torch.load(ckpt_file, map_location="cpu", weights_only=True), ckpt_file
 
 
-def stored_config(state: dict[str, Any], run_dir: Path, overrides: list[str] | None = None) -> DictConfig:
-    """The config a checkpoint was trained with, re-rooted in `run_dir`, with runtime `overrides` applied.
+def check_stored_configs(state: Any, source: Path, allow: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The checkpoint's hyper_parameters, once both stored configs passed litzoo.trust's checks."""
+    from litzoo.trust import check_stored
+
+    hparams = state.get("hyper_parameters") if isinstance(state, dict) else None
+    if not isinstance(hparams, dict) or not (hparams.get("config_unresolved") or hparams.get("config")):
+        raise LitzooError(f"{source} holds no litzoo config (hyper_parameters.config): it was not written by "
+                          "litzoo-train, so there is nothing to rebuild the model from.")
+    for raw in (hparams.get("config"), hparams.get("config_unresolved")):
+        if raw is not None:
+            check_stored(raw, source, allow)
+    return hparams
+
+
+def check_resume_checkpoint(ckpt_file: Path) -> None:
+    """Refuse to continue from a checkpoint whose stored config names code litzoo does not build from a file
+    (a sweep job's last.ckpt, `train(cfg)` with ckpt_path): mapped, so its tensors are not read here."""
+    import torch
+
+    check_stored_configs(torch.load(ckpt_file, map_location="cpu", weights_only=True, mmap=True), ckpt_file)
+
+
+def stored_config(state: dict[str, Any], run_dir: Path, source: Path, overrides: list[str] | None = None,
+                  allow: tuple[str, ...] = ()) -> DictConfig:
+    """The config a checkpoint was trained with, re-rooted in `run_dir`, with runtime `overrides` applied,
+    refused unless everything it would build is on litzoo's list (litzoo.trust: the file is data).
 
     Checkpoints keep the unresolved config (`config_unresolved`), so `paths.data_dir=...` and
     `LITZOO_DATA` still reach every `${paths.data_dir}` interpolation; older ones only the resolved one.
     """
+    from litzoo.trust import ensure_buildable
+
     register_resolvers()  # the unresolved config holds ${output_units:..}, ${litzoo_window_shape:..}, ...
-    hparams = state.get("hyper_parameters", {})
-    raw = hparams.get("config_unresolved") or hparams["config"]
-    cfg = OmegaConf.create(raw)
+    hparams = check_stored_configs(state, source, allow)
+    cfg = OmegaConf.create(hparams.get("config_unresolved") or hparams["config"])
     OmegaConf.set_struct(cfg, False)
     cfg.paths.output_dir = str(run_dir)
     cfg.merge_with_dotlist(list(overrides or []))
+    ensure_buildable(cfg, source, allow)
     return cfg
 
 
@@ -177,7 +211,8 @@ def _merged(original: list[str], extra: list[str]) -> list[str]:
 
 
 def _composed_flat(overrides: list[str], run_dir: Path) -> dict[str, Any]:
-    cfg = compose_config(_merged(overrides, [f"paths.output_dir={run_dir}"]))
+    cfg = compose_config(overrides)
+    cfg.paths.output_dir = str(run_dir)  # set here, not as an override: any path, even `run (1), #2'`, works
     return _flat(OmegaConf.to_container(cfg, resolve=True))
 
 
@@ -206,24 +241,40 @@ def _apply(cfg: DictConfig, keys: list[str], values: dict[str, Any]) -> DictConf
     return cfg
 
 
+def in_run_folder(ckpt_file: Path) -> bool:
+    """True for a checkpoint inside a run's checkpoints/ (the run folder beside it holds its record)."""
+    run_dir = ckpt_file.parent.parent
+    return ckpt_file.parent.name == "checkpoints" and any(
+        (run_dir / name).exists() for name in ("results.json", "config.yaml", ".hydra"))
+
+
+def _stored_overrides(hparams: dict[str, Any], source: Path) -> list[str]:
+    """The run's own command-line overrides as stored (a list of strings), without ckpt_path/hydra keys."""
+    config = hparams.get("config") if isinstance(hparams.get("config"), dict) else {}
+    name = config.get("name")
+    stored = hparams.get("overrides") or ([f"experiment={name}"] if name else [])
+    if not isinstance(stored, list) or not all(isinstance(o, str) for o in stored):
+        raise LitzooError(f"{source}: the stored `overrides` are not a list of strings: the file was not written "
+                          "by litzoo-train. Nothing was run.")
+    return [o for o in stored if not _override_key(o).startswith(("ckpt_path", "hydra"))]
+
+
 def resume_config(args: list[str]) -> tuple[DictConfig, dict[str, Any], list[str]]:
     """(config to resume with, provenance of the original run, the runtime overrides applied).
 
     The checkpoint's own config is the source of truth. `args` are the command line's overrides: each
     is composed against the run's original overrides, and any key it changes that is not a runtime key
-    is refused, listing the differences, before anything in the run directory is touched.
+    is refused, listing the differences, before anything in the run directory is touched. A checkpoint
+    that is not inside a run's checkpoints/ (a loose file) continues in a new run folder of its experiment.
     """
-    from litzoo.errors import LitzooError
-
     ckpt_arg = next(a.split("=", 1)[1] for a in args if a.startswith("ckpt_path="))
     user = [a for a in args if not a.startswith(("ckpt_path=", "hydra.", "-"))]
     run_dir = find_run_dir(_runs_root(user) if ckpt_arg == "last" else ".", ckpt_arg)
     ckpt_file = resolve_checkpoint(ckpt_arg if ckpt_arg != "last" else str(run_dir), run_dir)
+    loose = not in_run_folder(ckpt_file)
     state, _ = load_checkpoint(ckpt_file)
-    hparams = state.get("hyper_parameters", {})
-    name = hparams.get("config", {}).get("name")
-    original = [o for o in hparams.get("overrides") or ([f"experiment={name}"] if name else [])
-                if not _override_key(o).startswith(("ckpt_path", "hydra"))]
+    hparams = state.get("hyper_parameters") if isinstance(state.get("hyper_parameters"), dict) else {}
+    original = _stored_overrides(hparams, ckpt_file)
     base, requested = _composed_flat(original, run_dir), _composed_flat(_merged(original, user), run_dir)
     changed = sorted(k for k in base.keys() | requested.keys() if base.get(k, "<absent>") != requested.get(k, "<absent>"))
     refused = [k for k in changed if not is_runtime_key(k)]
@@ -235,22 +286,29 @@ def resume_config(args: list[str]) -> tuple[DictConfig, dict[str, Any], list[str
             f"Cannot resume {run_dir} with {' '.join(user)}: it would change the run's {len(refused)} setting(s) "
             f"{shown}{more}. A resume continues the same experiment: only the training length, data location, "
             "devices and logging may change. Start a new run to change anything else. Nothing was written.")
-    cfg = _apply(stored_config(state, run_dir), changed, requested)
+    cfg = _apply(stored_config(state, run_dir, ckpt_file), changed, requested)
     cfg.ckpt_path = str(Path(ckpt_file).resolve())
     from litzoo.checks import validate_config
 
     validate_config(cfg)
+    if loose:  # never write a record beside a file in any folder: a new run of its experiment continues it
+        log_root = _runs_root([o for o in user if _override_key(o).startswith("paths.")])
+        cfg.paths.output_dir = str(new_run_dir(log_root / cfg.name / "runs"))
+        print(f"{ckpt_file} is not inside a run's checkpoints/: continuing it in a new run folder, "
+              f"{cfg.paths.output_dir}")
     return cfg, {"overrides": original, "choices": hparams.get("choices", {})}, user
 
 
-def rebuild_run(path: str | Path, overrides: list[str] | None = None) -> tuple[DictConfig, Any, Any, dict[str, Any], Path]:
+def rebuild_run(path: str | Path, overrides: list[str] | None = None, allow: tuple[str, ...] = ()
+                ) -> tuple[DictConfig, Any, Any, dict[str, Any], Path]:
     """(config, data module, task with the checkpoint's weights, checkpoint, run dir) of a finished run, as
-    `litzoo-eval` and `litzoo-visualize` need them: the checkpoint's own config, read with weights_only."""
+    `litzoo-eval` and `litzoo-visualize` need them: the checkpoint's own config, read with weights_only and
+    checked by litzoo.trust (`allow`: targets the user trusts, from the command line)."""
     from hydra.utils import instantiate
 
     state, ckpt_file = load_checkpoint(path)
     run_dir = ckpt_file.parent.parent if ckpt_file.parent.name == "checkpoints" else ckpt_file.parent
-    cfg = stored_config(state, run_dir, overrides)
+    cfg = stored_config(state, run_dir, ckpt_file, overrides, allow)
     task = instantiate(cfg.task, net=instantiate(cfg.model), optimizer=instantiate(cfg.optimizer))
     task.load_state_dict(state["state_dict"])
     print(f"Checkpoint: {ckpt_file}")

@@ -15,24 +15,28 @@ from litzoo.config import rebuild_run
 from litzoo.console import quiet_lightning
 
 
-def evaluate(ckpt_path: str | Path, overrides: list[str] | None = None) -> dict[str, Any]:
+def evaluate(ckpt_path: str | Path, overrides: list[str] | None = None, allow: tuple[str, ...] = ()
+             ) -> dict[str, Any]:
     """Rebuild data and model from the checkpoint's config, load its weights, run the test split."""
     from pytorch_lightning import Trainer
 
-    cfg, datamodule, task, _, _ = rebuild_run(ckpt_path, overrides)
+    cfg, datamodule, task, _, _ = rebuild_run(ckpt_path, overrides, allow)
     trainer = Trainer(accelerator=cfg.trainer.get("accelerator", "auto"), devices=1, logger=False,
                       enable_checkpointing=False)
     return {k: float(v) for k, v in trainer.test(task, datamodule=datamodule, verbose=False)[0].items()}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="litzoo-eval", description=__doc__.splitlines()[0])
     parser.add_argument("checkpoint", help="a .ckpt file or a run directory")
     parser.add_argument("overrides", nargs="*", help="config overrides, e.g. paths.data_dir=../shared/data")
-    args = parser.parse_args()
+    parser.add_argument("--allow-target", action="append", default=[], metavar="PATTERN",
+                        help="build this _target_ (fnmatch pattern) from the checkpoint's config although it is not "
+                             "on litzoo's list: only for a file you trust (see the README, 'What litzoo trusts')")
+    args = parser.parse_args(argv)
     verbose = "verbose=true" in args.overrides
     with quiet_lightning(verbose):
-        metrics = cli_run(lambda: evaluate(args.checkpoint, args.overrides), verbose)
+        metrics = cli_run(lambda: evaluate(args.checkpoint, args.overrides, tuple(args.allow_target)), verbose)
     print(json.dumps(metrics, indent=2))
 
 

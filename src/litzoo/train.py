@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from litzoo import record
 from litzoo.checks import cli_run, ensure_writable, explain, validate_config
-from litzoo.config import CONF_DIR, register_resolvers, resolve_checkpoint, resume_config
+from litzoo.config import CONF_DIR, check_resume_checkpoint, register_resolvers, resolve_checkpoint, resume_config
 from litzoo.console import run_console
 from litzoo.errors import DivergedError, LitzooError
 from litzoo.hparams import log_run_hparams
@@ -100,6 +100,8 @@ def _fit_and_test(cfg: DictConfig, run: dict[str, Any], ckpt: Path | None) -> di
     from litzoo.summary import format_summary
 
     run_dir = Path(run["run_dir"])
+    if ckpt is not None:  # before anything is built: the file's own config must pass litzoo.trust too
+        check_resume_checkpoint(ckpt)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule, task, trainer = build(cfg, {"overrides": run["overrides"], "choices": run["choices"]})
     run["precision"] = str(trainer.precision)
@@ -136,7 +138,9 @@ def _collect(run: dict[str, Any], trainer: pl.Trainer, history: History, test: d
     """What the trainer and the history know now, into the record (called after fit, and after test)."""
     best = getattr(trainer.checkpoint_callback, "best_model_path", "") or None
     row = record.best_row(history.rows)
-    run.update(best_checkpoint=best, best_epoch=row["epoch"] if row else None, epochs=len(history.rows),
+    # epochs: the number of the last epoch (a run continued from a loose checkpoint has fewer history rows)
+    run.update(best_checkpoint=best, best_epoch=row["epoch"] if row else None,
+               epochs=history.rows[-1]["epoch"] if history.rows else 0,
                global_step=trainer.global_step, metrics=record.labelled_metrics(history.rows, test))
 
 

@@ -56,16 +56,18 @@ def _device(choice: str, accelerator: str | None) -> "torch.device":
     return torch.device(choice)
 
 
-def load_run(path: str | Path, overrides: list[str] | None = None) -> tuple[Any, Any, Any, dict[str, Any], Path]:
+def load_run(path: str | Path, overrides: list[str] | None = None, allow: tuple[str, ...] = ()
+             ) -> tuple[Any, Any, Any, dict[str, Any], Path]:
     """(config, data module set up, task with the checkpoint's weights, checkpoint, run dir)."""
     from litzoo.config import rebuild_run
 
-    cfg, datamodule, task, state, run_dir = rebuild_run(path, overrides)
+    cfg, datamodule, task, state, run_dir = rebuild_run(path, overrides, allow)
     datamodule.setup("fit")
     return cfg, datamodule, task, state, run_dir
 
 
-def visualize(path: str | Path, overrides: list[str] | None = None, **options: Any) -> list[Path]:
+def visualize(path: str | Path, overrides: list[str] | None = None, allow: tuple[str, ...] = (),
+              **options: Any) -> list[Path]:
     """Rebuild the run's model from its checkpoint and write every picture that applies; returns the PNG files."""
     import torch
     from torch.utils.tensorboard import SummaryWriter
@@ -73,7 +75,7 @@ def visualize(path: str | Path, overrides: list[str] | None = None, **options: A
     from litzoo.visual.inputs import first_batch, load_image
     from litzoo.visual.report import Publisher, Settings, Subject, write_all, write_gradcams
 
-    cfg, datamodule, task, state, run_dir = load_run(path, overrides)
+    cfg, datamodule, task, state, run_dir = load_run(path, overrides, allow)
     device = _device(options.get("device", "auto"), cfg.trainer.get("accelerator"))
     subject = Subject(task.net.to(device), datamodule, getattr(task, "num_classes", None))
     if not subject.layers and not subject.embeddings and not subject.num_classes:
@@ -104,9 +106,13 @@ def main(argv: list[str] | None = None) -> None:
                                      epilog=__doc__.split("\n\n", 2)[2], formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("run", help="a run directory (or a .ckpt file)")
     parser.add_argument("items", nargs="*", help="options and config overrides, key=value")
+    parser.add_argument("--allow-target", action="append", default=[], metavar="PATTERN",
+                        help="build this _target_ (fnmatch pattern) from the checkpoint's config although it is not "
+                             "on litzoo's list: only for a file you trust (README, 'What litzoo trusts')")
     args = parser.parse_args(argv)
     options, overrides = parse_args(args.items)
-    written = cli_run(lambda: visualize(args.run, overrides, **options), "verbose=true" in overrides)
+    written = cli_run(lambda: visualize(args.run, overrides, tuple(args.allow_target), **options),
+                      "verbose=true" in overrides)
     folder = written[0].parent if written else None
     print(f"Wrote {len(written)} pictures to {folder} (and the run's TensorBoard)")
     for f in written:
