@@ -11,12 +11,14 @@ from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
+import torch
 from matplotlib.image import imread
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.custom_scalar import layout_pb2
 
 from litzoo.callbacks.curves import plot_learning_curves, tensorboard_layout
-from litzoo.callbacks.progress import epoch_lines, epoch_metrics, format_duration, format_step_time, keras_line
+from litzoo.callbacks.history import epoch_values
+from litzoo.callbacks.progress import epoch_lines, format_duration, format_step_time, keras_line
 from litzoo.console import draw_live, run_console
 from litzoo.train import train
 
@@ -189,8 +191,10 @@ def test_keras_line_format() -> None:
         "Epoch 3  7 1:05 2s/step - mae: 5.0000e-04"
     assert [format_duration(s) for s in (0.9, 59, 61, 3723)] == ["0s", "59s", "1:01", "1:02:03"]
     assert [format_step_time(s) for s in (2.0, 0.041, 0.00085)] == ["2s/step", "41ms/step", "850us/step"]
-    logged = {"val/loss": 0.5, "train/loss_step": 9.0, "val/acc": 0.8, "train/loss": 0.4, "train/acc": 0.9}
-    assert list(epoch_metrics(logged)) == ["acc", "loss", "val_acc", "val_loss"]
+    logged = {k: torch.tensor(v) for k, v in
+              {"val/loss": 0.5, "train/loss_step": 9.0, "val/acc": 0.8, "train/loss": 0.4, "train/acc": 0.9}.items()}
+    assert list(epoch_values(logged, validated=True)) == ["acc", "loss", "val_acc", "val_loss"]
+    assert list(epoch_values(logged, validated=False)) == ["acc", "loss"]  # an epoch without validation
 
 
 @pytest.mark.parametrize("width", [12, 30, 60, 80, 100, 120, 200])

@@ -18,14 +18,16 @@ class DivergedError(LitzooError):
     """The loss became NaN or infinite: the run stopped and is recorded as `diverged`."""
 
 
-def diverged_message(what: str, value: float, epoch: int, step: int, lr: float | None) -> str:
-    """The paragraph for a non-finite loss (epoch from 1)."""
+def diverged_message(what: str, value: float, epoch: int, step: int, lr: float | None,
+                     last_checkpoint: bool = True) -> str:
+    """The paragraph for a non-finite loss (epoch from 1); `last_checkpoint`: whether last.ckpt exists yet."""
     lr_text = f" (learning rate {lr:g})" if lr is not None else ""
+    kept = ("checkpoints/last.ckpt still holds the last finite epoch; " if last_checkpoint else
+            "no epoch had completed, so there is no checkpoint to resume from; ")
     return (f"The {what} became {value} at epoch {epoch}, step {step}: the run diverged and was stopped. "
             f"The most likely cause is a learning rate that is too high{lr_text}: lower optimizer.lr by 10x. "
             "Other causes: inputs that are not scaled (NaN/Inf or huge values in the data), or a loss that "
-            "does not match the output layer. checkpoints/last.ckpt still holds the last finite epoch; "
-            "no checkpoint of the diverged model was kept or tested.")
+            f"does not match the output layer. {kept}no checkpoint of the diverged model was kept or tested.")
 
 
 def disk_full_message(path: str | Path, err: BaseException) -> str:

@@ -86,10 +86,23 @@ class _Task(pl.LightningModule):
         # the epoch accumulators (computed and reset by Lightning at epoch end) over once per epoch.
         if split == "train" and (self.global_step + 1) % self.trainer.log_every_n_steps == 0:
             self.log("train/loss_step", loss, on_step=True, on_epoch=False, prog_bar=True)
-        if split != "train" or batch_idx == self.trainer.num_training_batches - 1:
-            self.log(f"{split}/loss", mean_loss, on_step=False, on_epoch=True, prog_bar=True)
-            self.log(f"{split}/{self.metric_name}", metric, on_step=False, on_epoch=True, prog_bar=True)
+        if split != "train":
+            self._log_epoch(split)
         return loss
+
+    def _log_epoch(self, split: str) -> None:
+        self.log(f"{split}/loss", self.metrics[f"{split}_loss"], on_step=False, on_epoch=True, prog_bar=True)
+        self.log(f"{split}/{self.metric_name}", self.metrics[f"{split}_metric"], on_step=False, on_epoch=True,
+                 prog_bar=True)
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        """Hand the epoch's train accumulators over on the epoch's last batch, which is also the batch after
+        which max_steps, max_time (Timer) or early stopping end the epoch early: the record of a partial
+        epoch then holds that epoch's own numbers, not the previous epoch's."""
+        trainer = self.trainer
+        if (batch_idx == trainer.num_training_batches - 1 or trainer.should_stop
+                or 0 < trainer.max_steps <= trainer.global_step):
+            self._log_epoch("train")
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         return self.step(batch, "train", batch_idx)

@@ -5,17 +5,31 @@ after epochs without improvement `last.ckpt` is stale. litzoo uses two callbacks
 one keeps the best by `val/loss`, the other (`monitor: null`, filename `last`) rewrites `last.ckpt` at the
 end of every epoch. Both remap their stored paths when the run directory was moved or renamed, where
 Lightning would drop the best-score tracking (and report a worse checkpoint as best).
+
+`last.ckpt` (monitor null) is written only when an epoch completed: a run that max_steps, max_time or early
+stopping ends mid-epoch keeps the previous epoch's, so a resume repeats the partial epoch from its start,
+with the same batches in the same order (each epoch's order depends only on the seed and the epoch), and
+stays exact. The partial epoch is in history.csv, marked by its `steps`.
 """
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+import pytorch_lightning as pl
 from pytorch_lightning.callbacks import ModelCheckpoint
+
+
+def epoch_completed(trainer: pl.Trainer) -> bool:
+    """True when every training batch of the current epoch has run (also after validation at its end)."""
+    return trainer.fit_loop.epoch_loop.batch_progress.current.completed >= trainer.num_training_batches
 
 
 class RunCheckpoint(ModelCheckpoint):
     """ModelCheckpoint whose restored state follows the run directory to wherever it is now."""
+
+    def _should_skip_saving_checkpoint(self, trainer: pl.Trainer) -> bool:
+        return super()._should_skip_saving_checkpoint(trainer) or (self.monitor is None and not epoch_completed(trainer))
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         old = state_dict.get("dirpath")

@@ -7,6 +7,7 @@ NaN weights could be saved: `last.ckpt` keeps the last finite epoch.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
@@ -47,4 +48,7 @@ class DivergenceGuard(Callback):
     @staticmethod
     def _check(trainer: pl.Trainer, what: str, value: float) -> None:
         if not math.isfinite(value):
-            raise DivergedError(diverged_message(what, value, trainer.current_epoch + 1, trainer.global_step, _lr(trainer)))
+            saved = any(Path(p).is_file() for cb in trainer.checkpoint_callbacks
+                        for p in (getattr(cb, "best_model_path", ""), getattr(cb, "last_model_path", "")) if p)
+            raise DivergedError(diverged_message(what, value, trainer.current_epoch + 1, trainer.global_step,
+                                                 _lr(trainer), last_checkpoint=saved))

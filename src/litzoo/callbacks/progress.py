@@ -21,6 +21,7 @@ import pytorch_lightning as pl
 from pytorch_lightning.callbacks.progress import ProgressBar
 
 from litzoo import console
+from litzoo.callbacks.history import epoch_values
 
 BAR_WIDTH = 20  # Keras' Progbar
 _DONE, _TODO, _RESET = "\x1b[32m", "\x1b[2m", "\x1b[0m"
@@ -90,16 +91,6 @@ def fit(segments: list[tuple[str, str]], width: int | None, color: bool = False)
     return "".join(parts) + ("…" if cut else "")
 
 
-def epoch_metrics(callback_metrics: Mapping[str, Any]) -> dict[str, float]:
-    """Lightning's `train/acc`, `val/loss` under Keras' names `acc`, `val_loss`: train first, then val, sorted."""
-    out = {}
-    for split, prefix in (("train", ""), ("val", "val_")):
-        # `train/loss_step` is one batch's loss: the epoch line shows the epoch mean `train/loss`
-        keys = sorted(k for k in callback_metrics if k.startswith(f"{split}/") and not k.endswith("_step"))
-        out.update({prefix + k.split("/", 1)[1]: float(callback_metrics[k]) for k in keys})
-    return out
-
-
 def running_metrics(pl_module: pl.LightningModule, split: str) -> dict[str, float]:
     """The epoch's running means so far (Keras shows them live), from the task's accumulators (`litzoo.tasks`)."""
     metrics, name = getattr(pl_module, "metrics", {}), getattr(pl_module, "metric_name", "")
@@ -118,6 +109,7 @@ class KerasProgressBar(ProgressBar):
         self._enabled = self._interactive = True
         self._start = self._last_step = self._last_shown = 0.0
         self._steps = 0
+        self._val_epoch = -1
 
     def disable(self) -> None:
         self._enabled = False
@@ -140,14 +132,19 @@ class KerasProgressBar(ProgressBar):
         """Runs after validation: the permanent epoch line with val metrics and the whole epoch's time."""
         if not self._enabled:
             return
+        metrics = epoch_values(trainer.callback_metrics, self._val_epoch == trainer.current_epoch)
         args = (self._epoch_label(trainer), self._steps, self.total_train_batches, time.perf_counter() - self._start,
-                (self._last_step - self._start) / max(self._steps, 1), epoch_metrics(trainer.callback_metrics))
+                (self._last_step - self._start) / max(self._steps, 1), metrics)
         full = keras_line(*args)
         if self._interactive:
             shown = epoch_lines(*args, width=shutil.get_terminal_size().columns)
             console.write_line("\n".join(shown), full)
         else:
             console.write_line(full)
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not trainer.sanity_checking:
+            self._val_epoch = trainer.current_epoch  # the epoch line shows val_* only of its own epoch
 
     def on_test_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._restart()
