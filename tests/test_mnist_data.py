@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import gzip
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +12,8 @@ import torch
 
 from fakedata import digit_like_images, write_idx, write_mnist
 from litzoo.data import CorruptFileError, DatasetNotFoundError
-from litzoo.data.mnist import MNISTDataModule, read_idx
+from litzoo.data.mnist import FILES, MNISTDataModule, read_idx
+from litzoo.errors import LitzooError
 
 
 def _module(data_dir: Path, **kw) -> MNISTDataModule:
@@ -71,6 +74,63 @@ def test_missing_files_message_names_files_and_folder(tmp_path: Path) -> None:
     for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz"):
         assert name in msg
     assert "paths.data_dir" in msg and "download" in msg
+
+
+@pytest.mark.parametrize("variant, folder", [("mnist", "MNIST"), ("fashion_mnist", "FashionMNIST")])
+def test_failed_download_leaves_nothing_behind(tmp_path: Path, monkeypatch, variant: str, folder: str) -> None:
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("no network in this test")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)  # what torchvision's download_url calls
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    for data_dir in (tmp_path / "nonexistent" / "data", existing):
+        dm = MNISTDataModule(data_dir=str(data_dir), variant=variant)  # data.download=true is the default
+        dm.prepare_data()
+        with pytest.raises(LitzooError) as err:
+            dm.setup()
+        msg = str(err.value)
+        assert str(data_dir / folder / "raw") in msg and "no network" in msg and "download" in msg
+        assert all(f"{stem}.gz" in msg for pair in FILES.values() for stem in pair)
+        assert "data.download=true" not in msg and "\n" not in msg  # one paragraph, no advice to set what is set
+    assert not (tmp_path / "nonexistent").exists()  # a wrong paths.data_dir leaves no tree behind
+    assert existing.is_dir() and not any(existing.iterdir())  # a folder that existed stays, nothing added
+
+
+def test_download_creates_the_folder_only_for_files_that_arrive(tmp_path: Path, monkeypatch) -> None:
+    images, labels = digit_like_images(20, seed=0)
+
+    def fake_download(url: str, root: str, filename: str, md5: str) -> None:  # torchvision's download_url
+        if "t10k-labels" in filename:
+            raise urllib.error.URLError("connection lost")
+        write_idx(Path(root) / filename, labels if "labels" in filename else images)
+
+    monkeypatch.setattr("torchvision.datasets.utils.download_url", fake_download)
+    dm = MNISTDataModule(data_dir=str(tmp_path / "new"))
+    dm.prepare_data()
+    raw = tmp_path / "new" / "MNIST" / "raw"
+    assert sorted(p.name for p in raw.iterdir()) == ["t10k-images-idx3-ubyte.gz", "train-images-idx3-ubyte.gz",
+                                                     "train-labels-idx1-ubyte.gz"]  # complete files only
+    with pytest.raises(LitzooError, match=r"for t10k-labels-idx1-ubyte.gz \(gzipped or not\).*no network"):
+        dm.setup()
+
+
+def test_failed_copy_removes_only_the_folders_it_created(tmp_path: Path, monkeypatch) -> None:
+    def disk_full(path: Path, write) -> None:
+        path.parent.mkdir(parents=True)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("litzoo.data.mnist.atomic_write", disk_full)
+    monkeypatch.setattr("torchvision.datasets.utils.download_url",
+                        lambda url, root, filename, md5: (Path(root) / filename).write_bytes(b"x"))
+    dm = MNISTDataModule(data_dir=str(tmp_path / "data"))
+    dm.prepare_data()
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    (tmp_path / "data").mkdir()
+    dm.prepare_data()
+    assert [p.name for p in tmp_path.iterdir()] == ["data"] and not any((tmp_path / "data").iterdir())
+    with pytest.raises(LitzooError, match="No space left on device"):
+        dm.setup()
 
 
 def test_fashion_mnist_folder(tmp_path: Path) -> None:

@@ -162,6 +162,9 @@ class InMemoryDataModule(pl.LightningDataModule):
         self.val_split, self.seed = val_split, seed
         self.num_classes, self.input_shape = num_classes, tuple(input_shape)
         self.datasets: dict[str, Any] = {}
+        # What the user should hear of the data, one line each (an empty class folder, a looping symlink): filled
+        # by the source while it loads, warned on the console and kept with the run's results.
+        self.data_warnings: list[str] = []
         # Batch augmentation (litzoo.augment) from `data.augment: ${augmentation}`; `augmentation=none`
         # composes to an empty node, which means none.
         self.augment = augment or None

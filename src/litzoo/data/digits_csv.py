@@ -12,6 +12,7 @@ No such CSV here? Generate one from the MNIST IDX files (a data folder holding M
 from __future__ import annotations
 
 import argparse
+import csv
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -20,25 +21,50 @@ import torch
 from torch import Tensor
 
 from litzoo.data.base import CorruptFileError, DatasetNotFoundError, InMemoryDataModule, missing_files_message
+from litzoo.data.series_csv import check_delimiter, describe_delimiter, read_text, sniff_delimiter
 
 PIXELS = 28 * 28
 
 
-def read_digits_csv(path: Path, labeled: bool) -> tuple[np.ndarray, np.ndarray | None]:
-    """(uint8 (N, 784) pixels, int64 labels or None); a wrong header or value names the file."""
-    with path.open() as f:
-        header = f.readline().strip().split(",")
-        expected = (["label"] if labeled else []) + [f"pixel{i}" for i in range(PIXELS)]
-        if header != expected:
-            raise CorruptFileError(f"{path}: header must be {'label,' if labeled else ''}pixel0..pixel783, "
-                                   f"got {','.join(header[:3])}... ({len(header)} columns)")
-        try:
-            data = np.loadtxt(f, delimiter=",", dtype=np.int64, ndmin=2)
-        except ValueError as err:
-            raise CorruptFileError(f"{path}: {err}") from None
-    if data.shape[1] != len(expected) or data.min(initial=0) < 0 or data[:, -PIXELS:].max(initial=0) > 255:
-        raise CorruptFileError(f"{path}: rows must hold {len(expected)} integers, pixels in 0..255")
+def read_digits_csv(path: Path, labeled: bool, delimiter: str | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """(uint8 (N, 784) pixels, int64 labels or None); a wrong header or value names the file (and line, column).
+
+    The text is read as litzoo.data.series_csv reads a CSV: UTF-8 with or without a byte-order mark, CRLF or LF,
+    `delimiter` (None: detected)."""
+    text = read_text(path)
+    sep = sniff_delimiter(text, delimiter)
+    lines = text.splitlines()  # LF, CRLF or CR
+    header = [name.strip() for name in next(csv.reader(lines[:1], delimiter=sep), [])]
+    expected = (["label"] if labeled else []) + [f"pixel{i}" for i in range(PIXELS)]
+    if header != expected:
+        raise CorruptFileError(f"{path}: header must be {'label,' if labeled else ''}pixel0..pixel783, got "
+                               f"{sep.join(header[:3])}... ({len(header)} columns, split at "
+                               f"{describe_delimiter(sep, delimiter)})")
+    numbers = [i for i, line in enumerate(lines) if i and line.strip()]  # file line i + 1 of each data row
+    try:
+        data = np.loadtxt([lines[i] for i in numbers], delimiter=sep, dtype=np.int64, ndmin=2)
+    except ValueError as err:
+        raise CorruptFileError(f"{path}: {err}") from None
+    if data.shape[1] != len(expected):
+        raise CorruptFileError(f"{path}: rows hold {data.shape[1]} values, the header names {len(expected)}")
+    check_range(path, data, expected, [i + 1 for i in numbers])
     return data[:, -PIXELS:].astype(np.uint8), (data[:, 0] if labeled else None)
+
+
+def check_range(path: Path, data: np.ndarray, names: list[str], lines: list[int]) -> None:
+    """Labels 0..9 and pixels 0..255, or the first bad cell by file line (= the row a spreadsheet shows) and column."""
+    low, high = np.zeros(len(names), dtype=np.int64), np.full(len(names), 255)
+    if names[0] == "label":
+        high[0] = 9
+    bad = (data < low) | (data > high)
+    if not bad.any():
+        return
+    row, col = (int(v) for v in np.argwhere(bad)[0])
+    kind = "a label must be a digit 0..9" if names[col] == "label" else "a pixel must be 0..255"
+    raise CorruptFileError(
+        f"{path}, line {lines[row]} (spreadsheet row {lines[row]}, the header being row 1; data row {row + 1}), column "
+        f"{names[col]!r}: value {data[row, col]} is out of range: {kind}. {int(bad.sum())} cell(s) in "
+        f"{int(bad.any(axis=1).sum())} row(s) are out of range in all; fix them before training.")
 
 
 def to_images(pixels: np.ndarray) -> Tensor:
@@ -52,13 +78,15 @@ class DigitsCSVDataModule(InMemoryDataModule):
                  test_file: str | None = "test.csv", batch_size: int = 128, val_split: float = 0.2,
                  test_fraction: float = 0.1, seed: int = 0, num_classes: int = 10,
                  input_shape: Sequence[int] = (1, 28, 28), classes: Sequence[int] | None = None,
-                 eval_batch_size: int | None = None, augment: Callable[[Tensor], Tensor] | None = None) -> None:
+                 delimiter: str | None = None, eval_batch_size: int | None = None,
+                 augment: Callable[[Tensor], Tensor] | None = None) -> None:
         super().__init__(batch_size, val_split, seed, num_classes, input_shape, eval_batch_size, augment)
         if classes is not None and len(classes) != num_classes:
             raise ValueError(f"classes={list(classes)} has {len(classes)} entries but num_classes={num_classes}")
         self.folder = Path(data_dir).expanduser() / folder
         self.train_file, self.test_file, self.test_fraction = train_file, test_file, test_fraction
         self.classes = list(classes) if classes is not None else None
+        self.delimiter = check_delimiter(delimiter)  # None: detected from each file (litzoo.data.series_csv)
         self.predict_x: Tensor | None = None
 
     def load(self) -> dict[str, tuple[Tensor, Tensor]]:
@@ -67,7 +95,7 @@ class DigitsCSVDataModule(InMemoryDataModule):
             how = ("Download train.csv from https://www.kaggle.com/c/digit-recognizer, or generate it from MNIST: "
                    f"python -m litzoo.data.digits_csv <data folder with MNIST/raw> {self.folder}")
             raise DatasetNotFoundError(missing_files_message("digit-recognizer CSV", self.folder, [self.train_file], how))
-        pixels, labels = read_digits_csv(train, labeled=True)
+        pixels, labels = read_digits_csv(train, labeled=True, delimiter=self.delimiter)
         if self.classes is not None:  # e.g. DataCamp's 3-class subset; labels become 0..k-1 in `classes` order
             keep = np.isin(labels, self.classes)
             lookup = np.zeros(max(max(self.classes), 9) + 1, dtype=np.int64)
@@ -77,7 +105,7 @@ class DigitsCSVDataModule(InMemoryDataModule):
         n_test = max(1, int(round(len(x) * self.test_fraction)))
         test = self.folder / self.test_file if self.test_file else None
         if test is not None and test.is_file():
-            self.predict_x = to_images(read_digits_csv(test, labeled=False)[0])
+            self.predict_x = to_images(read_digits_csv(test, labeled=False, delimiter=self.delimiter)[0])
         return {"train": (x[:-n_test], y[:-n_test]), "test": (x[-n_test:], y[-n_test:])}
 
 

@@ -3,11 +3,17 @@
 Files are looked up in `<data_dir>/<MNIST|FashionMNIST>/raw/`, gzipped or not, exactly where
 `torchvision.datasets.MNIST(root=data_dir)` keeps them. They are parsed here, straight from the .gz,
 instead of through torchvision's dataset class: that class extracts next to the archives, which fails
-on a read-only shared folder. Downloading (when online) uses torchvision's mirrors and md5 sums.
+on a read-only shared folder. Downloading (when online) uses torchvision's mirrors and md5 sums; a download
+that fails (offline, a wrong paths.data_dir) creates no folder and leaves no partial file.
 """
 from __future__ import annotations
 
+import contextlib
 import gzip
+import shutil
+import socket
+import tempfile
+import urllib.error
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -15,7 +21,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from litzoo.data.base import CorruptFileError, DatasetNotFoundError, InMemoryDataModule, missing_files_message
+from litzoo.checkpoint import atomic_write
+from litzoo.data.base import CorruptFileError, DatasetNotFoundError, InMemoryDataModule
+from litzoo.errors import LitzooError
 
 # IDX type codes (http://yann.lecun.com/exdb/mnist/): 0x08 = unsigned byte.
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"),
@@ -53,16 +61,54 @@ def find_idx(folder: Path, stem: str) -> Path | None:
     return None
 
 
+class DownloadFailed(Exception):
+    """Every mirror failed for one file; the message names the file and each mirror's reason."""
+
+
 def download(variant: str, folder: Path) -> None:
-    """torchvision's mirrors and md5 checks, into `folder` (no extraction: the .gz files are read as they are)."""
+    """torchvision's mirrors and md5 checks, one file at a time into a temporary folder; only a complete, verified
+    file is copied into `folder`, which (with its missing parents) is created just then. A failure leaves no partial
+    file and no folder that did not exist before (a wrong paths.data_dir must not leave a tree behind)."""
     from torchvision.datasets import FashionMNIST, MNIST
     from torchvision.datasets.utils import download_url
 
     cls = MNIST if variant == "mnist" else FashionMNIST
-    folder.mkdir(parents=True, exist_ok=True)
-    for filename, md5 in cls.resources:
-        if find_idx(folder, filename.removesuffix(".gz")) is None:
-            download_url(f"{cls.mirrors[0]}{filename}", root=str(folder), filename=filename, md5=md5)
+    with tempfile.TemporaryDirectory(prefix="litzoo-download-") as tmp:
+        for filename, md5 in cls.resources:
+            if find_idx(folder, filename.removesuffix(".gz")) is not None:
+                continue
+            errors = []
+            for mirror in cls.mirrors:
+                try:
+                    download_url(f"{mirror}{filename}", root=tmp, filename=filename, md5=md5)
+                    break
+                except Exception as err:  # offline, HTTP error, bad md5: try the next mirror
+                    errors.append(f"{mirror}: {_reason(err)}")
+                    Path(tmp, filename).unlink(missing_ok=True)
+            else:
+                raise DownloadFailed(f"{filename} from {'; '.join(errors)}")
+            _move_into(Path(tmp, filename), folder)
+
+
+def _reason(err: BaseException) -> str:
+    """An exception in words; a failed connection says 'no network', which is what the user needs to know."""
+    text = f"{type(err).__name__}: {err}"
+    offline = isinstance(err, (ConnectionError, TimeoutError, socket.gaierror)) or (
+        isinstance(err, urllib.error.URLError) and not isinstance(err, urllib.error.HTTPError))
+    return f"no network ({text})" if offline else text
+
+
+def _move_into(file: Path, folder: Path) -> None:
+    """Copy `file` into `folder` atomically, creating the folder; if that fails, remove exactly the folders made here."""
+    created = [p for p in (folder, *folder.parents) if not p.exists()]
+    try:
+        with file.open("rb") as source:
+            atomic_write(folder / file.name, lambda target: shutil.copyfileobj(source, target))
+    except (OSError, LitzooError):  # LitzooError: the disk is full
+        for made in created:  # deepest first; rmdir refuses a folder something else has filled meanwhile
+            with contextlib.suppress(OSError):
+                made.rmdir()
+        raise
 
 
 def load_idx_split(folder: Path, split: str) -> tuple[Tensor, Tensor]:
@@ -87,24 +133,40 @@ class MNISTDataModule(InMemoryDataModule):
         super().__init__(batch_size, val_split, seed, num_classes, input_shape, eval_batch_size, augment)
         self.folder = Path(data_dir).expanduser() / VARIANTS[variant] / "raw"
         self.variant, self.download = variant, download
+        self.download_error: str | None = None  # why prepare_data's download failed, for load()'s message
         self.class_names = list(FASHION_CLASSES) if variant == "fashion_mnist" else [str(i) for i in range(10)]
 
     def _missing(self) -> list[str]:
-        return [f"{stem}.gz" for pair in FILES.values() for stem in pair if find_idx(self.folder, stem) is None]
+        return [stem for pair in FILES.values() for stem in pair if find_idx(self.folder, stem) is None]
 
     def prepare_data(self) -> None:
         if not self._missing() or not self.download:
             return
         try:
             download(self.variant, self.folder)
-        except Exception as err:  # offline, read-only folder, bad md5: all end in the message below
-            print(f"[litzoo] download of {self.variant} into {self.folder} failed: {err}")
+        except DownloadFailed as err:  # offline, bad md5: load() says so
+            self.download_error = str(err)
+        except OSError as err:  # e.g. a read-only data folder
+            self.download_error = _reason(err)
 
     def load(self) -> dict[str, tuple[Tensor, Tensor]]:
         missing = self._missing()
         if missing:
-            how = ("Download them (torchvision's mirrors) with data.download=true on a machine with network, "
-                   "or copy the four IDX .gz files from http://yann.lecun.com/exdb/mnist/ (or Fashion-MNIST's "
-                   "GitHub releases) into that folder.")
-            raise DatasetNotFoundError(missing_files_message(self.variant, self.folder, missing, how))
+            raise DatasetNotFoundError(self._not_found(missing))
         return {split: load_idx_split(self.folder, split) for split in FILES}
+
+    def _not_found(self, missing: list[str]) -> str:
+        """One paragraph: the folder, the files looked for, what the download did, what to do next."""
+        files = ", ".join(f"{stem}.gz" for stem in missing)
+        if self.download_error:
+            kept = "" if self.folder.exists() else " Nothing was created on disk."
+            tried = f"Downloading them from torchvision's mirrors failed: {self.download_error}.{kept}"
+        elif self.download:
+            tried = ("Downloading is on (data.download=true) but did not run in this process (Lightning runs it "
+                     "in prepare_data, on the first process only).")
+        else:
+            tried = "Downloading is off: set data.download=true on a machine with network."
+        return (f"{self.variant} not found: looked in {self.folder} for {files} (gzipped or not). {tried} "
+                "Otherwise copy the four IDX files from http://yann.lecun.com/exdb/mnist/ (Fashion-MNIST: its GitHub "
+                "releases) into that folder, or set paths.data_dir=<folder> (or the LITZOO_DATA environment "
+                f"variable) to the data folder that holds {VARIANTS[self.variant]}/raw.")

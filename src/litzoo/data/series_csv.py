@@ -1,5 +1,10 @@
 """Reading a measurement CSV (the Jena climate layout, weather-station exports) with its time column.
 
+CSV text as spreadsheets export it (also read by litzoo.data.digits_csv): UTF-8 with or without Excel's
+byte-order mark, CRLF or LF line ends, and ',', ';', tab or '|' between values (`delimiter`, detected with
+csv.Sniffer over the header and first lines unless given). Bytes that are not UTF-8 are refused with the
+file and byte offset, never decoded into wrong column names.
+
 Every row must hold as many values as the header has names (otherwise every later column would be
 read one place off). The time column is parsed (ISO 8601 or Jena's `%d.%m.%Y %H:%M:%S`, detected from
 the first row, or `time_format`); timestamps must increase strictly. A regular series' step is its
@@ -9,6 +14,7 @@ so that no window or target silently spans a gap.
 from __future__ import annotations
 
 import calendar
+import codecs
 import csv
 import math
 from collections.abc import Callable, Sequence
@@ -25,6 +31,50 @@ JENA_FORMAT = "%d.%m.%Y %H:%M:%S"  # '01.01.2009 00:10:00'
 AUTO_HELP = f"ISO 8601 ('2013-01-01T05:00:00Z', '2013-01-01 05:00:00') or Jena's '{JENA_FORMAT}'"
 UNORDERED_HELP = ("Sort the file by time and remove duplicate rows, or set data.time_column=null to read the rows "
                   "in file order as evenly spaced.")
+DELIMITERS = (",", ";", "\t", "|")  # what csv.Sniffer may choose from
+# Hydra's override grammar refuses a bare ';' and a typed tab: data.delimiter=semicolon, =tab (or quoted ';', '\t')
+DELIMITER_NAMES = {"tab": "\t", "\\t": "\t", "semicolon": ";", "comma": ",", "pipe": "|"}
+
+
+def check_delimiter(delimiter: str | None) -> str | None:
+    """`data.delimiter` as one character (or one of DELIMITER_NAMES), or None to detect it."""
+    if delimiter is None:
+        return None
+    char = DELIMITER_NAMES.get(str(delimiter), str(delimiter))
+    if len(char) != 1 or char in "\r\n\"":
+        raise ValueError(f"data.delimiter must be one character or one of {sorted(DELIMITER_NAMES)} (null: "
+                         f"detected), got {delimiter!r}")
+    return char
+
+
+def read_text(path: Path) -> str:
+    """The file as text, as encoding 'utf-8-sig' reads it; a byte that is not UTF-8 is named by its offset."""
+    raw = path.read_bytes()
+    bom = len(codecs.BOM_UTF8) if raw.startswith(codecs.BOM_UTF8) else 0
+    try:
+        return raw[bom:].decode("utf-8")  # 'utf-8-sig' by hand: its error offsets would not count the BOM
+    except UnicodeDecodeError as err:
+        offset = bom + err.start
+        line = raw.count(b"\n", 0, offset) + 1
+        raise CorruptFileError(
+            f"{path} is not UTF-8 text: byte 0x{raw[offset]:02x} at byte offset {offset} (line {line}) is not valid "
+            f"UTF-8 ({err.reason}). Save the file as UTF-8 (Excel: Save As 'CSV UTF-8'), or convert it, e.g. "
+            "iconv -f cp1252 -t utf-8 for a Windows export.") from None
+
+
+def sniff_delimiter(text: str, delimiter: str | None) -> str:
+    """`delimiter` when given, else csv.Sniffer's choice among DELIMITERS over the header and 10 lines."""
+    if delimiter is not None:
+        return delimiter
+    sample = "".join(text[: 1 << 20].splitlines(keepends=True)[:11])  # a prefix: never copy a 100 MB text
+    try:
+        return csv.Sniffer().sniff(sample, delimiters="".join(DELIMITERS)).delimiter
+    except csv.Error:  # a single column (nothing to split), or no consistent candidate: the comma of the name
+        return ","
+
+
+def describe_delimiter(char: str, given: str | None) -> str:
+    return f"{char!r} ({'data.delimiter' if given is not None else 'detected; set data.delimiter to override'})"
 
 
 class Series(NamedTuple):
@@ -36,35 +86,38 @@ class Series(NamedTuple):
 
 
 def read_series(path: Path, columns: Sequence[str], time_column: str | None = None,
-                time_format: str | None = None) -> Series:
+                time_format: str | None = None, delimiter: str | None = None) -> Series:
     """The numeric `columns` (NA/empty cells NaN) and the parsed `time_column`; bad rows name file and line."""
-    with path.open(newline="") as f:
-        reader = csv.reader(f)
-        header = next(reader, None)
-        if header is None:
-            raise CorruptFileError(f"{path} is empty")
-        wanted = list(columns) + ([time_column] if time_column else [])
-        absent = [c for c in wanted if c not in header]
-        if absent:
-            raise ValueError(f"{path} has no column(s) {absent}; its columns are {header}")
-        idx = [header.index(c) for c in columns]
-        t_idx = header.index(time_column) if time_column else None
-        rows, stamps, lines = [], [], []
-        for row in reader:
-            if not row:  # blank line
-                continue
-            if len(row) != len(header):
-                raise CorruptFileError(
-                    f"{path}:{reader.line_num}: {len(row)} values, but the header (line 1) names {len(header)} "
-                    "columns: every column after the first difference would be read one place off. Make the "
-                    "header name each column of the rows (check the delimiter and a missing or extra name).")
-            try:
-                rows.append([math.nan if row[i].strip().lower() in MISSING else float(row[i]) for i in idx])
-            except ValueError:
-                raise CorruptFileError(f"{path}:{reader.line_num}: not a number in columns {list(columns)}: "
-                                       f"{row}") from None
-            stamps.append(row[t_idx] if t_idx is not None else "")
-            lines.append(reader.line_num)
+    text = read_text(path)
+    sep = sniff_delimiter(text, delimiter)
+    reader = csv.reader(text.splitlines(keepends=True), delimiter=sep)  # LF, CRLF or CR
+    header = next(reader, None)
+    if header is None:
+        raise CorruptFileError(f"{path} is empty")
+    wanted = list(columns) + ([time_column] if time_column else [])
+    absent = [c for c in wanted if c not in header]
+    if absent:
+        raise ValueError(f"{path} has no column(s) {absent}; its columns, split at "
+                         f"{describe_delimiter(sep, delimiter)}, are {header}")
+    idx = [header.index(c) for c in columns]
+    t_idx = header.index(time_column) if time_column else None
+    rows, stamps, lines = [], [], []
+    for row in reader:
+        if not row:  # blank line
+            continue
+        if len(row) != len(header):
+            raise CorruptFileError(
+                f"{path}:{reader.line_num}: {len(row)} values, but the header (line 1) names {len(header)} "
+                "columns: every column after the first difference would be read one place off. Make the "
+                "header name each column of the rows (check the delimiter and a missing or extra name).")
+        try:
+            rows.append([math.nan if row[i].strip().lower() in MISSING else float(row[i]) for i in idx])
+        except ValueError:
+            comma = " (a decimal comma? write numbers with a point)" if sep != "," and "," in "".join(row) else ""
+            raise CorruptFileError(f"{path}:{reader.line_num}: not a number in columns {list(columns)}{comma}: "
+                                   f"{row}") from None
+        stamps.append(row[t_idx] if t_idx is not None else "")
+        lines.append(reader.line_num)
     if not rows:
         raise CorruptFileError(f"{path} has a header but no rows")
     lines_arr = np.array(lines)

@@ -22,7 +22,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from litzoo.data.base import DatasetNotFoundError, InMemoryDataModule, announce, missing_files_message, move
-from litzoo.data.series_csv import fill_missing_times, read_series
+from litzoo.data.series_csv import check_delimiter, fill_missing_times, read_series
 
 JENA_COLUMNS = ("p (mbar)", "T (degC)", "Tpot (K)", "Tdew (degC)", "rh (%)", "VPmax (mbar)", "VPact (mbar)",
                 "VPdef (mbar)", "sh (g/kg)", "H2OC (mmol/mol)", "rho (g/m**3)", "wv (m/s)", "max. wv (m/s)", "wd (deg)")
@@ -118,7 +118,8 @@ class TimeseriesDataModule(InMemoryDataModule):
 
     def __init__(self, path: str, features: Sequence[str], target: str, lookback: int = 1440, step: int = 6,
                  delay: int = 144, splits: Sequence[float] = (0.5, 0.25, 0.25), missing: str = "interpolate",
-                 time_column: str | None = None, time_format: str | None = None, generate: bool = False,
+                 time_column: str | None = None, time_format: str | None = None, delimiter: str | None = None,
+                 generate: bool = False,
                  batch_size: int = 128, eval_batch_size: int | None = None, seed: int = 0,
                  input_shape: Sequence[int] = (), augment: Callable[[Tensor], Tensor] | None = None) -> None:
         if missing not in POLICIES:
@@ -138,6 +139,7 @@ class TimeseriesDataModule(InMemoryDataModule):
         self.lookback, self.step, self.delay, self.fractions = lookback, step, delay, tuple(splits)
         self.missing, self.generate = missing, generate
         self.time_column, self.time_format = time_column, time_format
+        self.delimiter = check_delimiter(delimiter)  # None: detected from the file (litzoo.data.series_csv)
         self.stats: dict[str, np.ndarray] = {}
         self.target_scale = 1.0
         self.reference_metrics: dict[str, float] = {}
@@ -152,7 +154,7 @@ class TimeseriesDataModule(InMemoryDataModule):
                     "data.generate=true to write the generated series there."))
             generate_climate_csv(self.path)
         columns = self.features + ([self.target] if self.target not in self.features else [])
-        series = read_series(self.path, columns, self.time_column, self.time_format)
+        series = read_series(self.path, columns, self.time_column, self.time_format, self.delimiter)
         if series.times is None:
             return series.table, f"{len(series.table):,} rows read in file order (data.time_column=null)"
         table, filled, step = fill_missing_times(series, self.path, self.time_column)
