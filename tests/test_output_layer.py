@@ -46,3 +46,15 @@ def test_resolvers_and_loss_choice() -> None:
         classification_kind(1, "sigmoid", 3)
     with pytest.raises(ValueError, match="3 sigmoid unit"):
         classification_kind(3, "sigmoid", 3)  # multi-label is not this task
+
+
+def test_what_loading_found_is_in_the_record(tmp_path: Path, make_cfg) -> None:
+    """An empty class folder and skipped files are named in results.json's warnings, not only on screen."""
+    write_image_folder(tmp_path / "data" / "imgs", size=48, splits={"train": 4, "validation": 2},
+                       classes=("cats", "dogs", "foxes"), corrupt=True)
+    for f in (tmp_path / "data" / "imgs" / "validation" / "foxes").iterdir():
+        f.unlink()
+    with pytest.warns(UserWarning):
+        results = train(make_cfg(*SMALL, "data.num_classes=3"))
+    assert any("foxes" in w and "no images" in w for w in results["warnings"]), results["warnings"]
+    assert any("broken.jpg" in w for w in results["warnings"]), results["warnings"]

@@ -296,6 +296,9 @@ def resume_config(args: list[str]) -> tuple[DictConfig, dict[str, Any], list[str
         cfg.paths.output_dir = str(new_run_dir(log_root / cfg.name / "runs"))
         print(f"{ckpt_file} is not inside a run's checkpoints/: continuing it in a new run folder, "
               f"{cfg.paths.output_dir}")
+    print(f"Resuming {cfg.paths.output_dir} (experiment {cfg.name}) from {ckpt_file.name}: "
+          f"{state.get('epoch', -1) + 1} epoch(s) done, step {state.get('global_step', 0)}"
+          + (f"; changed: {' '.join(user)}" if user else ""), flush=True)
     return cfg, {"overrides": original, "choices": hparams.get("choices", {})}, user
 
 

@@ -110,6 +110,21 @@ def end_live() -> None:
         terminal().flush()
 
 
+@contextmanager
+def phase(label: str) -> Iterator[None]:
+    """`label ... 3.2s` for a step outside the epochs (testing, end-of-fit pictures): no silent minute. The
+    label is printed (and flushed) when the step starts, its time when it ends."""
+    import time
+
+    clear_live()
+    print(f"{label} ...", end="", flush=True)
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        print(f" {time.perf_counter() - start:.1f}s", flush=True)
+
+
 def write_line(shown: str, logged: str | None = None) -> None:
     """A permanent line: `shown` on the terminal (fitted to its width), `logged` (default: the same) in train.log."""
     clear_live()

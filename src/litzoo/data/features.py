@@ -65,6 +65,7 @@ class FeatureDataModule(InMemoryDataModule):
     def load(self) -> dict[str, tuple[Tensor, Tensor]]:
         source = instantiate(self.source_cfg)
         source.setup()
+        self.data_warnings = list(source.data_warnings)  # what the images' scan found (empty class folders, ...)
         base_cfg = OmegaConf.to_container(self.base_cfg, resolve=True) if isinstance(self.base_cfg, DictConfig) else dict(self.base_cfg)
         key = _cache_key(source, base_cfg, self.seed)
         path = self.cache_dir / f"features-{key[:16]}.pt" if self.cache_dir else None

@@ -119,13 +119,16 @@ def load_image(path: str | Path, input_shape: tuple[int, ...], datamodule: Any) 
     """An image file as a (1, C, H, W) model input: resized with the data module's interpolation, preprocessed."""
     from PIL import Image, UnidentifiedImageError
 
+    from litzoo.data.image_folder import to_8bit
+
     path = Path(path).expanduser()
     channels, height, width = input_shape
     resample = getattr(Image.Resampling, str(getattr(datamodule, "interpolation", "bilinear")).upper(),
                        Image.Resampling.BILINEAR)
     try:
         with Image.open(path) as img:
-            img = img.convert("RGB" if channels == 3 else "L").resize((width, height), resample)
+            # decoded as the training data was: 16-bit and float images scaled, not clipped to white
+            img = to_8bit(img, "RGB" if channels == 3 else "L").resize((width, height), resample)
             pixels = torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8)
     except (FileNotFoundError, UnidentifiedImageError, OSError) as err:
         raise ValueError(f"image={path}: cannot read it as an image ({type(err).__name__}: {err}); give a "

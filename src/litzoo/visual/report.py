@@ -14,6 +14,7 @@ import torch
 from PIL import Image
 from torch import Tensor, nn
 
+from litzoo.console import phase
 from litzoo.data import text
 from litzoo.visual import figures
 from litzoo.visual.draw import as_array
@@ -98,11 +99,13 @@ def write_filters(subject: Subject, publish: Publisher, layers: list[str] | None
     if not subject.layers or len(shape) != 3:
         return
     shape = shape if size is None else (shape[0], size, size)
-    for name in layers or default_filter_layers(list(subject.layers)):
+    names = layers or default_filter_layers(list(subject.layers))
+    for i, name in enumerate(names, 1):
         out_channels = getattr(pick(subject.layers, name), "out_channels", None) or _channels(subject, name, shape)
         filters = list(range(min(count, out_channels)))
-        found = filter_patterns(subject.net, subject.layers, name, filters, shape, subject.to_model, steps, step)
-        publish(f"filters/{name}", figures.filters_figure(name, deprocess(found.pixels).cpu(), filters, found.gain))
+        with phase(f"Pictures: filter patterns of {name} ({len(filters)} filters, {steps} steps; layer {i}/{len(names)})"):
+            found = filter_patterns(subject.net, subject.layers, name, filters, shape, subject.to_model, steps, step)
+            publish(f"filters/{name}", figures.filters_figure(name, deprocess(found.pixels).cpu(), filters, found.gain))
 
 
 @torch.no_grad()
@@ -224,13 +227,19 @@ class Settings:
 def write_all(subject: Subject, publish: Publisher, x: Tensor, y: Tensor | None, settings: Settings) -> None:
     """Every picture that applies to the model, for the fixed validation inputs x (labels y)."""
     if subject.layers and settings.activations:
-        write_activations(subject, x, publish, settings.max_channels)
+        with phase("Pictures: activations"):
+            write_activations(subject, x, publish, settings.max_channels)
     if subject.layers and settings.filters:
         write_filters(subject, publish, settings.filter_layers, settings.filters, settings.steps, settings.filter_size,
                       settings.step)
     if subject.layers and settings.gradcam:
-        write_gradcams(subject, x, y, [f"val_{i}" for i in range(len(x))], publish, settings.layer)
+        with phase(f"Pictures: Grad-CAM of {len(x)} images"):
+            write_gradcams(subject, x, y, [f"val_{i}" for i in range(len(x))], publish, settings.layer)
     if subject.embeddings and settings.text:
-        write_text_heatmaps(subject, x, y, publish)
-        write_embeddings(subject, publish.writer, publish.step)
-    write_split_report(subject, publish, settings.confusion_split, settings.mistakes)
+        with phase("Pictures: text heat maps and the embedding projector"):
+            write_text_heatmaps(subject, x, y, publish)
+            write_embeddings(subject, publish.writer, publish.step)
+    if subject.num_classes:
+        split = settings.confusion_split
+        with phase(f"Pictures: confusion matrix ({split} split) and mistakes" if split else "Pictures: mistakes"):
+            write_split_report(subject, publish, settings.confusion_split, settings.mistakes)
