@@ -1,0 +1,35 @@
+"""Any path works: a run folder named like a file manager's copy in a home folder with an umlaut resumes and
+evaluates (no path reaches Hydra's override parser unquoted)."""
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+from litzoo import evaluate, train as train_mod
+from litzoo.config import compose_config
+
+WEIRD = "run (1) jürgen, #2'"
+
+
+def test_resume_and_eval_from_a_path_with_spaces_unicode_comma_parentheses_hash_quote(tmp_path: Path, monkeypatch,
+                                                                                       capsys) -> None:
+    cfg = compose_config([f"paths.root_dir={tmp_path}", "trainer=debug", "test=false", "logger=none",
+                          "callbacks=minimal", "trainer.accelerator=cpu"])
+    cfg.paths.output_dir = str(tmp_path / "first")
+    train_mod.train(cfg)
+    run = tmp_path / "home" / "jürgen" / WEIRD
+    shutil.copytree(tmp_path / "first", run)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["litzoo-train", f"ckpt_path={run}", "trainer.max_epochs=2"])
+    train_mod.main()
+    results = json.loads((run / "results.json").read_text())
+    assert results["status"] == "ok" and results["epochs"] == 2 and results["run_dir"] == str(run)
+    monkeypatch.setattr(sys, "argv", ["litzoo-train", f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}",
+                                      "trainer.max_epochs=3"])
+    train_mod.main()
+    assert json.loads((run / "results.json").read_text())["epochs"] == 3
+    capsys.readouterr()
+    evaluate.main([str(run)])
+    assert "test/acc" in capsys.readouterr().out
