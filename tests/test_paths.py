@@ -33,3 +33,19 @@ def test_resume_and_eval_from_a_path_with_spaces_unicode_comma_parentheses_hash_
     capsys.readouterr()
     evaluate.main([str(run)])
     assert "test/acc" in capsys.readouterr().out
+
+
+def test_a_resume_with_nothing_to_train_says_so_and_writes_nothing(tmp_path: Path, monkeypatch, capsys) -> None:
+    import pytest
+
+    cfg = compose_config([f"paths.root_dir={tmp_path}", "trainer=debug", "test=false", "logger=none",
+                          "callbacks=minimal", "trainer.accelerator=cpu", f"paths.output_dir={tmp_path}/run"])
+    train_mod.train(cfg)
+    before = (tmp_path / "run" / "results.json").read_text()
+    monkeypatch.setattr(sys, "argv", ["litzoo-train", f"ckpt_path={tmp_path / 'run'}", "trainer.max_epochs=1"])
+    with pytest.raises(SystemExit) as stopped:
+        train_mod.main()
+    assert stopped.value.code == 1
+    err = capsys.readouterr().err
+    assert "Nothing to train: the run" in err and "already has 1 epoch(s)" in err
+    assert (tmp_path / "run" / "results.json").read_text() == before

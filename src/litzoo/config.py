@@ -259,6 +259,23 @@ def _stored_overrides(hparams: dict[str, Any], source: Path) -> list[str]:
     return [o for o in stored if not _override_key(o).startswith(("ckpt_path", "hydra"))]
 
 
+def epochs_done(state: dict[str, Any]) -> int:
+    """Completed epochs of a checkpoint: the epoch it was saved in counts when its last batch had run."""
+    batches = ((state.get("loops") or {}).get("fit_loop") or {}).get("epoch_loop.batch_progress") or {}
+    return int(state.get("epoch", -1)) + (1 if batches.get("is_last_batch", True) else 0)
+
+
+def _check_something_to_train(cfg: DictConfig, state: dict[str, Any], run_dir: Path) -> None:
+    """A resume that would train nothing is refused before it touches the run (its record stays as it is)."""
+    done, step = epochs_done(state), int(state.get("global_step", 0))
+    max_epochs, max_steps = cfg.trainer.get("max_epochs"), cfg.trainer.get("max_steps") or -1
+    if (max_epochs not in (None, -1) and done >= max_epochs) or 0 < max_steps <= step:
+        limit = f"trainer.max_epochs={max_epochs}" if max_steps <= 0 or step < max_steps else f"trainer.max_steps={max_steps}"
+        raise LitzooError(f"Nothing to train: the run {run_dir} already has {done} epoch(s) ({step} steps), and "
+                          f"{limit} asks for no more. Give a larger value to continue it, e.g. "
+                          f"trainer.max_epochs={done + 1 if done else 1}. Nothing was written.")
+
+
 def resume_config(args: list[str]) -> tuple[DictConfig, dict[str, Any], list[str]]:
     """(config to resume with, provenance of the original run, the runtime overrides applied).
 
@@ -291,13 +308,14 @@ def resume_config(args: list[str]) -> tuple[DictConfig, dict[str, Any], list[str
     from litzoo.checks import validate_config
 
     validate_config(cfg)
+    _check_something_to_train(cfg, state, run_dir)
     if loose:  # never write a record beside a file in any folder: a new run of its experiment continues it
         log_root = _runs_root([o for o in user if _override_key(o).startswith("paths.")])
         cfg.paths.output_dir = str(new_run_dir(log_root / cfg.name / "runs"))
         print(f"{ckpt_file} is not inside a run's checkpoints/: continuing it in a new run folder, "
               f"{cfg.paths.output_dir}")
     print(f"Resuming {cfg.paths.output_dir} (experiment {cfg.name}) from {ckpt_file.name}: "
-          f"{state.get('epoch', -1) + 1} epoch(s) done, step {state.get('global_step', 0)}"
+          f"{epochs_done(state)} epoch(s) done, step {state.get('global_step', 0)}"
           + (f"; changed: {' '.join(user)}" if user else ""), flush=True)
     return cfg, {"overrides": original, "choices": hparams.get("choices", {})}, user
 
