@@ -49,3 +49,25 @@ def test_hparams_are_choices_key_numbers_and_overrides_without_paths(make_cfg) -
     assert not any("path" in k or "dir" in k or "_target_" in k for k in hp)
     assert run_metrics(results) == {"hp/best_epoch": 3.0, "hp/best_val_loss": 0.5, "hp/best_val_acc": 0.9,
                                     "hp/test_acc": 0.8}
+
+
+def test_lightning_stand_in_loggers_take_no_hparams(make_cfg, tmp_path: Path, monkeypatch) -> None:
+    """fast_dev_run's DummyLogger and the DummyExperiment of a DDP rank >= 1 get nothing, and nothing breaks."""
+    from lightning_fabric.utilities.rank_zero import rank_zero_only
+    from pytorch_lightning.loggers import TensorBoardLogger
+    from pytorch_lightning.loggers.logger import DummyLogger
+
+    from litzoo.hparams import log_run_hparams
+    from litzoo.loggers import takes_hparams, tensorboard_writer
+
+    cfg, results = make_cfg(), {"global_step": 3, "metrics": {"best/val_loss": 0.5}}
+    assert not takes_hparams(DummyLogger()) and tensorboard_writer(DummyLogger()) is None
+    log_run_hparams(DummyLogger(), cfg, results)
+    logger = TensorBoardLogger(save_dir=str(tmp_path / "tb"), name="", version="")
+    monkeypatch.setattr(rank_zero_only, "rank", 1)
+    assert tensorboard_writer(logger) is None
+    log_run_hparams(logger, cfg, results)
+    assert not (tmp_path / "tb").exists()  # rank >= 1 writes no events
+    monkeypatch.setattr(rank_zero_only, "rank", 0)
+    log_run_hparams(logger, cfg, results)  # rank zero: the real writer
+    assert read_hparams(tmp_path / "tb")[1] == {"hp/best_val_loss"}

@@ -82,6 +82,37 @@ def validate_config(cfg: DictConfig) -> None:
         present, value = _lookup(container, key)
         if present and not ok(value):
             raise LitzooError(f"{key}={value!r} is not valid: expected {expected}.")
+    _check_root_dir(cfg, container)
+
+
+def _check_root_dir(cfg: DictConfig, container: dict[str, Any]) -> None:
+    """Lightning's `default_root_dir` is the run folder, which litzoo chooses (results, checkpoints, TensorBoard
+    and train.log together): another value would move nothing, so it is refused rather than ignored."""
+    _, value = _lookup(container, "trainer.default_root_dir")
+    _, output_dir = _lookup(container, "paths.output_dir")
+    if value is None or OmegaConf.to_container(cfg.trainer, resolve=False)["default_root_dir"] == "${paths.output_dir}":
+        return
+    if Path(str(value)).expanduser().resolve() == Path(str(output_dir)).resolve():  # a resolved config (resume)
+        return
+    raise LitzooError(f"trainer.default_root_dir={value!r} is Lightning's, and litzoo does not read it: every run "
+                      "gets its own folder, <paths.log_dir>/<name>/runs/<time>, for its record, checkpoints, "
+                      "TensorBoard events and train.log. Choose where runs go with paths.log_dir=<folder> (or "
+                      "paths.root_dir=<folder> for logs, data and caches together).")
+
+
+def known_top_level_keys() -> set[str]:
+    """The top-level keys of conf/train.yaml: its own and one per config group of its defaults."""
+    import yaml
+
+    train = yaml.safe_load((Path(__file__).resolve().parent / "conf" / "train.yaml").read_text())
+    groups = {next(iter(d)).removeprefix("optional ").removeprefix("override ").split("/")[0]
+              for d in train.get("defaults", []) if isinstance(d, dict)}
+    return groups | (set(train) - {"defaults"})
+
+
+def unread_keys(cfg: DictConfig) -> list[str]:
+    """Top-level keys that nothing reads (`+initial_epoch=3`: a key a Keras or Lightning user would expect)."""
+    return sorted(set(cfg) - known_top_level_keys())
 
 
 def explain(err: BaseException) -> str:

@@ -83,19 +83,21 @@ def _experiment_summary(summary: Any, swept: set[str]) -> Any:
 def log_run_hparams(logger: Any, cfg: DictConfig, results: dict[str, Any]) -> None:
     """Write the run's HPARAMS entry: with TensorBoard, torch's `hparams` summaries (the swept keys marked
     as differing) plus the `hp/` scalars at the last step, also for a run without metrics (diverged in
-    epoch 1); other loggers get log_hyperparams."""
-    if not logger:
+    epoch 1); other loggers get log_hyperparams; Lightning's stand-ins (fast_dev_run, DDP ranks >= 1) nothing."""
+    from litzoo.loggers import add_summary, takes_hparams, tensorboard_writer
+
+    if not takes_hparams(logger):
         return
     hp, metrics, step = run_hparams(cfg, results), run_metrics(results), results.get("global_step")
-    writer = getattr(logger, "experiment", None)
-    if not hasattr(writer, "_get_file_writer"):  # not TensorBoard
+    writer = tensorboard_writer(logger)
+    if writer is None:  # another logger, or TensorBoard on a rank >= 1 (its log_hyperparams is rank-zero only)
         logger.log_hyperparams(hp, metrics=metrics, step=step)
         return
     from torch.utils.tensorboard.summary import hparams
 
     experiment, start, end = hparams(hp, metrics)
     for summary in (_experiment_summary(experiment, swept_names(results)), start, end):
-        writer._get_file_writer().add_summary(summary, step)
+        add_summary(writer, summary, step)
     for name, value in metrics.items():
         writer.add_scalar(name, value, step)
     writer.flush()

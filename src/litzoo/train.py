@@ -19,11 +19,12 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from litzoo import record
-from litzoo.checks import cli_run, ensure_writable, explain, validate_config
+from litzoo.checks import cli_run, ensure_writable, explain, known_top_level_keys, unread_keys, validate_config
 from litzoo.config import CONF_DIR, check_resume_checkpoint, register_resolvers, resolve_checkpoint, resume_config
 from litzoo.console import run_console
 from litzoo.errors import DivergedError, LitzooError
 from litzoo.hparams import log_run_hparams
+from litzoo.loggers import tensorboard_writer
 
 # Lightning and torch (3-8 s to import here) are imported where a run needs them: `litzoo-train --help`
 # and a config error answer without paying for them.
@@ -51,12 +52,13 @@ def build(cfg: DictConfig, provenance: dict[str, Any] | None = None
     tell which of its overrides change the run. The divergence guard and the history are always on: the
     run record depends on them.
     """
-    from pytorch_lightning.callbacks import LearningRateMonitor
-
     from litzoo.callbacks.guard import DivergenceGuard
     from litzoo.callbacks.history import History
     from litzoo.checkpoint import AtomicCheckpointIO
 
+    if unread := unread_keys(cfg):
+        _rank_zero_print(f"Warning: nothing reads the top-level key(s) {', '.join(unread)} (known: "
+                         f"{', '.join(sorted(known_top_level_keys()))}); check the spelling.")
     datamodule = instantiate(cfg.data)
     net = instantiate(cfg.model)
     scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None
@@ -69,12 +71,49 @@ def build(cfg: DictConfig, provenance: dict[str, Any] | None = None
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c and "_target_" in c]
     callbacks += [DivergenceGuard(), History(cfg.paths.output_dir)]
     logger = instantiate(cfg.logger) if cfg.get("logger") else False
-    if not logger:  # Lightning refuses a learning-rate monitor without a logger
-        callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
+    callbacks, flags = _lightning_flags(cfg.trainer, callbacks, logger)
+    datamodule.fixed_train_order = bool(cfg.trainer.get("overfit_batches"))
     precision = resolve_precision(cfg.trainer.get("accelerator"), cfg.trainer.get("precision"))
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=logger, precision=precision,
-                          plugins=[AtomicCheckpointIO()])
+                          plugins=[AtomicCheckpointIO()], **flags)
+    _report_to_run_dir(trainer.profiler, cfg.paths.output_dir)
     return datamodule, task, trainer
+
+
+def _lightning_flags(trainer_cfg: DictConfig, callbacks: list[Any], logger: Any) -> tuple[list[Any], dict[str, Any]]:
+    """Lightning's own flags, answered with litzoo's callbacks: `enable_checkpointing=false` drops litzoo's
+    checkpoints (the test then uses the last weights), `enable_progress_bar=false` or `callbacks.progress_bar=null`
+    is no progress output (never Lightning's TQDM bar), `overfit_batches=N` is N batches of training and of
+    validation, the same training batches every epoch (Lightning's own version swaps litzoo's batch sampler)."""
+    from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint, ProgressBar
+
+    dropped = [cls for cls, flag in ((ModelCheckpoint, "enable_checkpointing"), (ProgressBar, "enable_progress_bar"))
+               if trainer_cfg.get(flag) is False]
+    if not logger:  # Lightning refuses a learning-rate monitor without a logger
+        dropped.append(LearningRateMonitor)
+    callbacks = [c for c in callbacks if not isinstance(c, tuple(dropped))]
+    flags = {"enable_checkpointing": any(isinstance(c, ModelCheckpoint) for c in callbacks),
+             "enable_progress_bar": any(isinstance(c, ProgressBar) for c in callbacks)}
+    if overfit := trainer_cfg.get("overfit_batches"):
+        flags.update(overfit_batches=0, limit_train_batches=overfit, limit_val_batches=overfit)
+    return callbacks, flags
+
+
+def _report_to_run_dir(profiler: Any, run_dir: str) -> None:
+    """A profiler's report goes to a file in the run folder (Lightning's default, its info log, is quiet here)."""
+    from pytorch_lightning.profilers import PassThroughProfiler
+
+    if isinstance(profiler, PassThroughProfiler) or profiler.filename:
+        return
+    profiler.dirpath, profiler.filename = profiler.dirpath or run_dir, "profile"
+    report = Path(profiler.dirpath) / "fit-profile.txt"
+    _rank_zero_print(f"Profiler: {type(profiler).__name__}'s report goes to {report} (and test-profile.txt), "
+                     "written when each stage ends.")
+
+
+def _rank_zero_print(message: str) -> None:
+    if _is_rank_zero():
+        print(message)
 
 
 def _provenance() -> dict[str, Any]:
@@ -110,7 +149,7 @@ def _fit_and_test(cfg: DictConfig, run: dict[str, Any], ckpt: Path | None) -> di
     table = format_summary(task.net, title=cfg.name)
     if _is_rank_zero():
         print(table)
-    writer = getattr(trainer.logger, "experiment", None)
+    writer = tensorboard_writer(trainer.logger)
     if hasattr(writer, "add_text"):
         writer.add_text("model/summary", "    " + table.replace("\n", "\n    "), trainer.global_step)
     history = next(c for c in trainer.callbacks if isinstance(c, History))
@@ -244,6 +283,7 @@ def main() -> None:
     """Console script `litzoo-train`: a Hydra app over conf/train.yaml; `ckpt_path=` resumes with the
     checkpoint's own config (only runtime keys may be overridden), without Hydra rewriting the run."""
     register_resolvers()
+    sys.argv[1:] = _logger_off(sys.argv[1:])  # before Hydra, which reads sys.argv itself
     args = sys.argv[1:]
     multirun = any(a in ("-m", "--multirun") for a in args)
     if any(a.startswith("ckpt_path=") and a != "ckpt_path=null" for a in args) and not multirun:
@@ -268,6 +308,16 @@ def _check_log_root(args: list[str]) -> None:
     except (HydraException, OmegaConfBaseException, ValueError):
         return
     ensure_writable(log_dir)
+
+
+def _logger_off(args: list[str]) -> list[str]:
+    """`logger=false` and `logger=null` (Lightning's and YAML's words for no logger) are `logger=none`, also
+    inside a sweep's list (`-m logger=null,tensorboard`); Hydra would take them as a missing config group."""
+    def option(value: str) -> str:
+        return "none" if value.strip().lower() in ("null", "false") else value
+
+    return [f"logger={','.join(map(option, a.split('=', 1)[1].split(',')))}" if a.startswith("logger=") else a
+            for a in args]
 
 
 if __name__ == "__main__":

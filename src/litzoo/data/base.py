@@ -153,6 +153,8 @@ class InMemoryDataModule(pl.LightningDataModule):
     """Base of every in-memory source. Subclasses implement `load()` -> train and test tensors (or, for
     sources that are not plain tensors, `load_datasets()`), and may override `preprocess`."""
 
+    fixed_train_order = False  # True: the epoch-0 training order every epoch (trainer.overfit_batches; litzoo.train)
+
     def __init__(self, batch_size: int, val_split: float, seed: int, num_classes: int,
                  input_shape: Sequence[int], eval_batch_size: int | None = None,
                  augment: Callable[[Tensor], Tensor] | None = None) -> None:
@@ -227,7 +229,7 @@ class InMemoryDataModule(pl.LightningDataModule):
             raise LitzooError("litzoo's data modules shard each epoch by rank themselves: run DDP with "
                               "trainer.use_distributed_sampler=false (Lightning would otherwise replace the sampler).")
         sampler = EpochBatchSampler(len(self.datasets[split]), batch_size, shuffle=True, seed=self.seed,
-                                    per_epoch=train)
+                                    per_epoch=train and not self.fixed_train_order)
         # Own generator: creating the iterator must not draw from the global RNG (dropout's), or a resumed
         # run would diverge from an uninterrupted one. batch_size=None: the sampler yields whole batches.
         return DataLoader(self.datasets[split], sampler=sampler, batch_size=None,

@@ -73,7 +73,8 @@ class FeatureDataModule(InMemoryDataModule):
         cached = cache.load_torch(path, meta) if path is not None else None
         if cached is not None:
             return cached
-        base = instantiate(base_cfg)
+        # a pretrained base (vgg16, resnet50) names in its hints the key that sets its weights: here data.base.weights
+        base = instantiate(base_cfg, **({"weights_key": "data.base.weights"} if "weights" in base_cfg else {}))
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         start = time.perf_counter()
         splits = {name: (extract(base, x, source.preprocess_mode, self.extract_batch_size, device), y)

@@ -73,30 +73,31 @@ class ResNet50(PretrainedBase):
         return params + stats + missing_bias
 
 
-def _read_state(weights: str, imagenet: object) -> dict[str, Tensor] | None:
-    """The state dict named by `weights` (see module docstring), or None for random weights."""
+def _read_state(weights: str, imagenet: object, key: str = "model.weights") -> dict[str, Tensor] | None:
+    """The state dict named by `weights` (see module docstring), or None for random weights; `key` is the
+    config key that sets `weights`, named in the offline hint."""
     if weights == "none":
         return None
     if weights == "imagenet":
         try:
             return imagenet.get_state_dict(progress=True)
         except Exception as err:  # offline machines end here
-            raise RuntimeError(f"cannot download ImageNet weights ({imagenet}): {err}. Use model.weights=<local .pth "
-                               "file> (torchvision's state dict) or model.weights=none for random weights.") from None
+            raise RuntimeError(f"cannot download ImageNet weights ({imagenet}): {err}. Use {key}=<local .pth file> "
+                               f"(torchvision's state dict) or {key}=none for random weights.") from None
     path = Path(weights).expanduser()
     if not path.is_file():
-        raise FileNotFoundError(f"weights must be 'none', 'imagenet' or an existing file; {path} does not exist")
+        raise FileNotFoundError(f"{key} must be 'none', 'imagenet' or an existing file; {path} does not exist")
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
-def vgg16(weights: str = "imagenet") -> VGG16:
-    """Keras' `VGG16(include_top=False)`: 13 convs + 5 max pools, 14,714,688 params."""
+def vgg16(weights: str = "imagenet", weights_key: str = "model.weights") -> VGG16:
+    """Keras' `VGG16(include_top=False)`: 13 convs + 5 max pools, 14,714,688 params (`weights_key`: see _read_state)."""
     from torchvision.models import VGG16_Weights
     from torchvision.models.vgg import cfgs, make_layers
 
     # vgg16() builds `features` with make_layers(cfgs["D"]); calling it directly skips the 120M-weight classifier
     features = make_layers(cfgs["D"])
-    state = _read_state(weights, VGG16_Weights.IMAGENET1K_V1)
+    state = _read_state(weights, VGG16_Weights.IMAGENET1K_V1, weights_key)
     if state is not None and any(k.startswith("features.") for k in state):  # torchvision's file
         features.load_state_dict({k.removeprefix("features."): v for k, v in state.items()
                                   if k.startswith("features.")})
@@ -118,7 +119,8 @@ def vgg16(weights: str = "imagenet") -> VGG16:
     return base
 
 
-def resnet50(weights: str = "imagenet", pooling: str | None = "avg") -> ResNet50:
+def resnet50(weights: str = "imagenet", pooling: str | None = "avg",
+             weights_key: str = "model.weights") -> ResNet50:
     """Keras' `ResNet50(include_top=False, pooling=...)`: stem, 16 bottleneck blocks named conv2_block1 .. conv5_block3."""
     from torchvision.models import ResNet50_Weights
     from torchvision.models import resnet50 as tv_resnet50
@@ -126,7 +128,7 @@ def resnet50(weights: str = "imagenet", pooling: str | None = "avg") -> ResNet50
     if pooling not in (None, "avg", "max"):
         raise ValueError(f"pooling must be None, 'avg' or 'max', got {pooling!r}")
     tv = tv_resnet50(weights=None)
-    state = _read_state(weights, ResNet50_Weights.IMAGENET1K_V2)
+    state = _read_state(weights, ResNet50_Weights.IMAGENET1K_V2, weights_key)
     own_format = state is not None and any(k.startswith("conv2_block1.") for k in state)
     if state is not None and not own_format:
         tv.load_state_dict({k: v for k, v in state.items() if not k.startswith("fc.")}, strict=False)
