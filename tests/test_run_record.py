@@ -231,3 +231,18 @@ def test_runs_started_in_the_same_second_never_share_a_folder(tmp_path: Path, mo
     assert [p.name for p in (first, second, third)] == ["2026-11-24_10-07-07", "2026-11-24_10-07-07_1",
                                                         "2026-11-24_10-07-07_2"]
     assert all(p.is_dir() for p in (first, second, third))
+
+
+def test_a_run_refuses_an_unreadable_record_in_its_folder(make_cfg, tmp_path: Path) -> None:
+    """A resume keeps the record's `started` and `resumes`: from a record that is not a JSON object it would
+    crash (AttributeError) or guess; it is named in one line and nothing is trained."""
+    from litzoo.record import UnreadableRecord
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "results.json").write_text('["not", "a", "record"]\n')
+    with pytest.raises(UnreadableRecord, match=r"results\.json is unreadable: not a JSON object but an array\. "
+                                               r"Move it away"):
+        train(make_cfg(*FAST, "trainer.max_epochs=1"))
+    assert (run / "results.json").read_text() == '["not", "a", "record"]\n'
+    assert not (run / "train.log").exists() and not (run / "checkpoints").exists()

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from litzoo import sweep
+from litzoo.lock import LOCK_FILE, run_lock
+from test_locks import HOLD
 
 FAST = ["trainer=debug", "test=false"]  # 1 epoch of 5 batches: each job takes seconds
 
@@ -55,22 +57,24 @@ def test_summary_of_a_running_sweep_tells_running_from_killed_jobs(tmp_path: Pat
 
     from litzoo import record
 
-    def job(name: str, status: str | None, pid: int | None) -> None:
+    def job(name: str, status: str | None, pid: int | None = None) -> Path:
         folder = tmp_path / f"optimizer.lr={name}"
         (folder / ".hydra").mkdir(parents=True)
         OmegaConf.save(OmegaConf.create([f"optimizer.lr={name}"]), folder / ".hydra" / "overrides.yaml")
         if status:
             record.write_results(folder, {"status": status, "overrides": [f"optimizer.lr={name}"],
                                           "metrics": {"best/val_loss": 0.5} if status == "ok" else {}})
-        if pid:
-            (folder / sweep.MARKER).write_text(f"{pid}@{socket.gethostname()}\n")
+        if pid:  # the holder line a killed process leaves behind; its lock went with it
+            (folder / LOCK_FILE).write_text(f"{pid}@{socket.gethostname()} since 2026-01-01T00:00:00+00:00\n")
+        return folder
 
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    job("0.1", "ok", None)
-    job("0.2", "running", os.getpid())  # this process is alive: still running
+    job("0.1", "ok")
+    running = job("0.2", "running")
     job("0.3", "running", int(dead.stdout))  # its process is gone: killed
-    job("0.4", None, None)  # Hydra made the folder; the job never wrote a record
-    sweep.main([str(tmp_path)])
+    job("0.4", None)  # Hydra made the folder; the job never wrote a record
+    with run_lock(running):  # this process trains it: still running
+        sweep.main([str(tmp_path)])
     statuses = {r["optimizer.lr"]: r["status"] for r in summary(tmp_path)}
     assert statuses == {"0.1": "ok", "0.2": "running", "0.3": "interrupted", "0.4": "interrupted"}
     assert "4 jobs: 1 ok, 1 running, 2 interrupted" in capsys.readouterr().out
@@ -96,6 +100,35 @@ def test_rerun_skips_ok_jobs_resumes_killed_and_reruns_failed(tmp_path: Path) ->
     resumed = json.loads(killed.read_text())
     assert resumed["status"] == "ok" and resumed["resumes"][-1]["checkpoint"].endswith("last.ckpt")
     assert sorted(r["status"] for r in summary(folder)) == ["failed", "ok", "ok"]
+
+
+def test_rerun_reruns_an_unreadable_job_and_skips_a_job_another_process_holds(tmp_path: Path) -> None:
+    """Was: a results.json holding a JSON list crashed the job with an AttributeError; a job folder another
+    process trained in was trained again by the re-run."""
+    args = ["-m", "optimizer.lr=1e-3,2e-3", *FAST]
+    assert litzoo_train(tmp_path, *args).returncode == 0
+    folder = sweep_dir(tmp_path)
+    bad, held = folder / "optimizer.lr=0.001", folder / "optimizer.lr=0.002"
+    (bad / "results.json").write_text("[1, 2]\n")
+    (held / "results.json").unlink()  # as if killed: a re-run would resume it from its last.ckpt
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(held)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        before = {p: p.stat().st_mtime_ns for p in held.rglob("*") if ".hydra" not in p.parts}  # Hydra rewrites .hydra/
+        out = litzoo_train(tmp_path, *args, f"hydra.sweep.dir={folder}")
+        assert out.returncode == 1, out.stderr[-3000:]  # the held job is not ok (yet): as for any sweep
+        assert f"optimizer.lr=0.002: held by pid {holder.pid} on {socket.gethostname()} since " in out.stdout
+        assert "Traceback" not in out.stderr and "Traceback" not in out.stdout
+        assert "optimizer.lr=0.001: " in out.stdout and "results.json is unreadable: not a JSON object" in out.stdout
+        assert json.loads((bad / ".attempts" / "1" / "results.json").read_text()) == [1, 2]  # kept, moved aside
+        assert json.loads((bad / "results.json").read_text())["status"] == "ok"  # run again from scratch
+        assert {p: p.stat().st_mtime_ns for p in held.rglob("*") if ".hydra" not in p.parts} == before
+        assert {r["optimizer.lr"]: r["status"] for r in summary(folder)} == {"0.001": "ok", "0.002": "running"}
+    finally:
+        holder.kill()
+        holder.wait()
+    sweep.main([str(folder)])  # its holder is gone: the job was killed
+    assert {r["optimizer.lr"]: r["status"] for r in summary(folder)} == {"0.001": "ok", "0.002": "interrupted"}
 
 
 def test_optuna_reports_failed_trials_and_best_parameters(tmp_path: Path) -> None:

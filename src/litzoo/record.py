@@ -1,21 +1,62 @@
 """The run record: `results.json`, strict JSON with a status, labelled best / test / last metrics.
 
 Statuses: `running` (written when the run starts, so a run killed with -9 never looks finished), then
-`ok`, `diverged`, `failed` or `interrupted`. Metrics are labelled by the model they come from:
-`best/*` (the epoch with the lowest finite `val/loss`, its number in `best/epoch`), `test/*` (the best
-checkpoint, tested after fit) and `last/*` (the last completed epoch). Epochs count from 1.
+`ok`, `diverged`, `failed` or `interrupted`; `unreadable` is what a reader reports for a record it cannot use.
+Metrics are labelled by the model they come from: `best/*` (the epoch with the lowest finite `val/loss`, its
+number in `best/epoch`), `test/*` (the best checkpoint, tested after fit) and `last/*` (the last completed
+epoch). Epochs count from 1.
+
+Every record litzoo reads (results.json, Hydra's YAML files) is input, not code: `read_results` and
+`read_yaml` bound its size before reading, decode it strictly as UTF-8 and check its shape, and raise
+`UnreadableRecord` (one line: the file and the reason) for anything else.
 """
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
+import re
+import stat
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import yaml
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from litzoo.errors import LitzooError
+
 FILENAME = "results.json"
-STATUSES = ("running", "ok", "diverged", "failed", "interrupted")
+STATUSES = ("running", "ok", "diverged", "failed", "interrupted", "unreadable")
+MAX_BYTES = 16 * 2**20  # a record is a few KiB: a file this large is not one of ours, and is never read whole
+
+
+def _is_number(v: Any) -> bool:
+    return v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
+
+
+# The keys readers use, and the shape each must have in a record (others are carried along unread).
+FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "status": (lambda v: v in STATUSES, f"one of {', '.join(STATUSES)}"),
+    "error": (lambda v: v is None or isinstance(v, str), "a string or null"),
+    "overrides": (lambda v: isinstance(v, list) and all(isinstance(o, str) for o in v), "a list of strings"),
+    "metrics": (lambda v: isinstance(v, dict) and all(map(_is_number, v.values())), "an object of numbers"),
+    "resumes": (lambda v: isinstance(v, list) and all(isinstance(r, dict) for r in v), "a list of objects"),
+    "best_checkpoint": (lambda v: v is None or isinstance(v, str), "a string or null"),
+}
+JSON_TYPES = {"list": "an array", "str": "a string", "int": "a number", "float": "a number", "bool": "a boolean",
+              "NoneType": "null"}
+
+
+class UnreadableRecord(LitzooError):
+    """A record file that cannot be used; the message is one line: the file and the reason."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        self.path, self.reason = Path(path), reason
+        super().__init__(f"{path} is unreadable: {reason}")
 
 
 def now() -> str:
@@ -41,12 +82,103 @@ def write_results(run_dir: Path, results: dict[str, Any]) -> None:
     tmp.replace(path)
 
 
-def read_results(run_dir: Path) -> dict[str, Any] | None:
-    """The results.json of a run, or None when absent or unreadable."""
+def read_text(path: Path, limit: int = MAX_BYTES) -> str | None:
+    """A record file's text, None when it does not exist. Its size is checked with fstat before a byte is
+    read (a sparse 2 GiB file is refused at once, not read whole), and it must decode strictly as UTF-8."""
     try:
-        return json.loads((Path(run_dir) / FILENAME).read_text())
-    except (OSError, ValueError):
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # O_NONBLOCK: a FIFO must not hang a plain open
+    except FileNotFoundError:
         return None
+    except OSError as err:
+        raise UnreadableRecord(path, f"cannot be opened ({err.strerror or err})") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
+        os.close(fd)
+        data = b""
+    else:
+        with os.fdopen(fd, "rb") as f:
+            data = f.read(limit + 1)
+    if not stat.S_ISREG(info.st_mode):
+        raise UnreadableRecord(path, "not a regular file")
+    if info.st_size > limit or len(data) > limit:  # the second: it grew after fstat
+        size = max(info.st_size, len(data))
+        raise UnreadableRecord(path, f"{size / 2**20:,.1f} MiB, larger than the {limit / 2**20:g} MiB a record may be")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise UnreadableRecord(path, f"not UTF-8 text (byte 0x{data[err.start]:02x} at offset {err.start})") from None
+
+
+def read_results(run_dir: Path) -> dict[str, Any] | None:
+    """The results.json of a run, None when absent; UnreadableRecord when it is not a JSON object of the
+    record's shape (FIELDS)."""
+    path = Path(run_dir) / FILENAME
+    text = read_text(path)
+    if text is None:
+        return None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise UnreadableRecord(path, f"not JSON ({err.msg} at line {err.lineno}, column {err.colno})") from None
+    except RecursionError:
+        raise UnreadableRecord(path, "not a record (JSON nested too deeply)") from None
+    if not isinstance(data, dict):
+        raise UnreadableRecord(path, f"not a JSON object but {JSON_TYPES.get(type(data).__name__, 'a value')}")
+    for key, (ok, expected) in FIELDS.items():
+        if key in data and not ok(data[key]):
+            raise UnreadableRecord(path, f"its {key!r} is {json.dumps(data[key])[:80]}, expected {expected}")
+    return data
+
+
+def record_or_unreadable(run_dir: Path) -> dict[str, Any]:
+    """The record, {} when absent, or {'status': 'unreadable', 'error': 'results.json is unreadable: <reason>'}:
+    for readers that go on with the other runs (a sweep's resume)."""
+    try:
+        return read_results(run_dir) or {}
+    except UnreadableRecord as err:
+        return {"status": "unreadable", "error": f"{FILENAME} is unreadable: {err.reason}"}
+
+
+@functools.lru_cache(maxsize=1)
+def _yaml_loader() -> type:
+    """OmegaConf's own safe loader (duplicate keys refused, its float rules: what OmegaConf.load reads),
+    refusing aliases too: nested `*a` references expand exponentially when OmegaConf copies them."""
+    from omegaconf._utils import get_yaml_loader
+
+    class RecordLoader(get_yaml_loader()):  # type: ignore[misc]
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                raise yaml.composer.ComposerError(None, None, "aliases (*name) are not accepted in a record",
+                                                  self.peek_event().start_mark)
+            return super().compose_node(parent, index)
+
+    return RecordLoader
+
+
+def read_yaml(path: Path) -> DictConfig | ListConfig | None:
+    """A YAML record (Hydra's .hydra/*.yaml, multirun.yaml), None when absent; UnreadableRecord for a file over
+    the size bound, not UTF-8, with a syntax error, a tag such as `!!python/object` (only plain YAML is
+    constructed) or not a mapping or list."""
+    path = Path(path)
+    text = read_text(path)
+    if text is None:
+        return None
+    try:
+        data = yaml.load(text, Loader=_yaml_loader())  # noqa: S506 - a safe loader (SafeLoader subclass)
+        if data is not None and not isinstance(data, (dict, list)):
+            raise UnreadableRecord(path, f"a YAML {type(data).__name__}, not a mapping or a list")
+        return OmegaConf.create(data if data is not None else {})
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        tag = re.search(r"constructor for the tag '([^']*)'", str(err.problem))
+        problem = f"the tag {tag.group(1).replace('tag:yaml.org,2002:', '!!')} is not allowed (plain YAML only)" \
+            if tag else err.problem or err.context
+        raise UnreadableRecord(path, f"YAML: {problem}{where}") from None
+    except (yaml.YAMLError, OmegaConfBaseException, ValueError, TypeError) as err:
+        raise UnreadableRecord(path, f"{type(err).__name__}: {str(err).splitlines()[0][:200]}") from None
+    except RecursionError:
+        raise UnreadableRecord(path, "not a record (YAML nested too deeply)") from None
 
 
 def best_row(rows: list[dict[str, Any]]) -> dict[str, Any] | None:

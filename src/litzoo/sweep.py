@@ -10,7 +10,6 @@ import argparse
 import copy
 import os
 import shutil
-import socket
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -22,25 +21,39 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from litzoo import record
-from litzoo.sweep_table import MARKER, format_table, summary_rows, swept_keys, write_summary
+from litzoo.lock import LOCK_FILE, RunLocked, run_lock
+from litzoo.sweep_table import format_table, summary_rows, swept_keys, write_summary
 
 RUN_DIR_ENV = "LITZOO_RUN_DIR"  # the run folder every DDP rank of a sweep job uses (config._run_dir_resolver)
 DDP_ENV = (RUN_DIR_ENV, "MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE", "PL_GLOBAL_SEED")
-KEEP_ON_RERUN = (".hydra", MARKER)  # a failed job re-runs in its own folder: everything else is its old attempt
+KEEP_ON_RERUN = (".hydra", LOCK_FILE)  # a failed job re-runs in its own folder: everything else is its old attempt
 
 
 def run_job(cfg: DictConfig, train_fn: Callable[[DictConfig], dict[str, Any]]) -> float | None:
-    """One multirun job: skipped when its record says ok, resumed from last.ckpt when it was cut short
-    (interrupted, killed), else run afresh. Never raises for a failed run (train wrote results.json), so
-    the sweep goes on. Returns the objective, None when the job is not ok (Optuna records a failed trial:
-    optuna 2.10 raises on NaN)."""
+    """One multirun job: skipped when its record says ok, or when another live process holds its folder's lock
+    (litzoo.lock); resumed from last.ckpt when it was cut short (interrupted, killed), else run afresh. Never
+    raises for a failed run (train wrote results.json), so the sweep goes on. Returns the objective, None when
+    the job is not ok (Optuna records a failed trial: optuna 2.10 raises on NaN)."""
+    run_dir = Path(cfg.paths.output_dir)
+    try:
+        with run_lock(run_dir):  # first: a job another process trains is left untouched
+            results = _run_locked(cfg, train_fn, run_dir)
+    except RunLocked as err:
+        print(f"[sweep] {run_dir.name}: held by {err.holder}, skipped")
+        return None
+    write_summary(Path(HydraConfig.get().sweep.dir))  # kept current after every job: a crashed sweep has its table
+    return objective_value(results, cfg) if results.get("status") == "ok" else None
+
+
+def _run_locked(cfg: DictConfig, train_fn: Callable[[DictConfig], dict[str, Any]], run_dir: Path) -> dict[str, Any]:
+    """run_job's work, under the job folder's lock: the record decides skip, resume or run afresh."""
     hydra_cfg = HydraConfig.get()
-    run_dir, overrides = Path(cfg.paths.output_dir), list(hydra_cfg.overrides.task)
-    previous = record.read_results(run_dir) or {}
+    overrides = list(hydra_cfg.overrides.task)
+    previous = record.record_or_unreadable(run_dir)
     status, last = previous.get("status"), run_dir / "checkpoints" / "last.ckpt"
     if status == "ok" and not _changed_keys(previous.get("overrides") or [], overrides):
         print(f"[sweep] {run_dir.name}: already ok, skipped")
-        return objective_value(previous, cfg)
+        return previous
     cut_short = status in (None, "running", "interrupted", "ok")  # ok here: the same job, new runtime keys
     if cut_short:
         _check_runtime_only(run_dir, previous.get("overrides") or overrides, overrides)
@@ -49,19 +62,19 @@ def run_job(cfg: DictConfig, train_fn: Callable[[DictConfig], dict[str, Any]]) -
         cfg.ckpt_path = str(last)
         print(f"[sweep] {run_dir.name}: {'continuing' if status == 'ok' else 'resuming'} ({status or 'killed'}) from {last}")
     elif (previous or last.is_file()) and run_dir.resolve() == Path(hydra_cfg.runtime.output_dir).resolve():
-        _clear_attempt(run_dir)  # only ever in the job folder Hydra made for this job
-        print(f"[sweep] {run_dir.name}: previous attempt {status if status in ('failed', 'diverged') else 'killed'}; "
-              "running it again")
+        kept = _clear_attempt(run_dir)  # only ever in the job folder Hydra made for this job
+        why = previous["error"] if status == "unreadable" else \
+            f"previous attempt {status if status in ('failed', 'diverged') else 'killed'}"
+        print(f"[sweep] {run_dir.name}: {why}; running it again from scratch (its files: {kept.relative_to(run_dir)}/)")
     _limit_threads(hydra_cfg.launcher)
     try:
-        with _job_marker(run_dir), _ddp_children_run_this_job(cfg, overrides, run_dir):
-            results = train_fn(cfg)
+        with _ddp_children_run_this_job(cfg, overrides, run_dir):
+            return train_fn(cfg)
     except Exception as err:  # noqa: BLE001 - recorded, and the sweep goes on with the next job
         results = _failure_record(run_dir, overrides, err)
         print(f"[sweep] {run_dir.name}: {results['status']}: {str(results.get('error')).splitlines()[0][:300]}",
               file=sys.stderr)
-    write_summary(Path(hydra_cfg.sweep.dir))  # kept current after every job, so a crashed sweep still has its table
-    return objective_value(results, cfg) if results.get("status") == "ok" else None
+        return results
 
 
 def _changed_keys(before: list[str], now: list[str]) -> set[str]:
@@ -96,13 +109,13 @@ def _failure_record(run_dir: Path, overrides: list[str], err: Exception) -> dict
     """The record train wrote; or, for a job refused before its run started, a `failed` one written here."""
     from litzoo.checks import explain
 
-    results = record.read_results(run_dir)
-    if results and results.get("status") not in (None, "running"):
+    results = record.record_or_unreadable(run_dir)
+    if results.get("status") not in (None, "running", "unreadable"):
         return results
     return record.write_failure(run_dir, explain(err), overrides=overrides)
 
 
-def _clear_attempt(run_dir: Path) -> None:
+def _clear_attempt(run_dir: Path) -> Path:
     """Move a failed attempt's files (checkpoints, record, events) to `.attempts/<n>/`, so the re-run starts
     clean and nothing the earlier attempt wrote is lost."""
     attempts = run_dir / ".attempts"
@@ -112,6 +125,7 @@ def _clear_attempt(run_dir: Path) -> None:
         if path.name in KEEP_ON_RERUN or path.suffix == ".log" or path == attempts:
             continue
         shutil.move(str(path), target / path.name)
+    return target
 
 
 def _limit_threads(launcher: DictConfig) -> None:
@@ -132,18 +146,6 @@ def _limit_threads(launcher: DictConfig) -> None:
 
     torch.set_num_threads(threads)
     print(f"[sweep] {why}: {threads} thread(s) in this job")
-
-
-@contextmanager
-def _job_marker(run_dir: Path) -> Iterator[None]:
-    """`pid@host` in the job folder while it runs: the summary tells a running job from a killed one."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    marker = run_dir / MARKER
-    marker.write_text(f"{os.getpid()}@{socket.gethostname()}\n")
-    try:
-        yield
-    finally:
-        marker.unlink(missing_ok=True)
 
 
 @contextmanager

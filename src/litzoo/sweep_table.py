@@ -2,7 +2,9 @@
 metrics, test metrics, epochs, wall seconds, run folder, error), sorted by the sweep's objective.
 
 Read from the job folders alone (results.json, .hydra/), so it can be rebuilt for any sweep, also while it
-runs; `litzoo.sweep` writes it after every job and prints it at the end of the multirun.
+runs; `litzoo.sweep` writes it after every job and prints it at the end of the multirun. Every file is read
+through `litzoo.record`: a job whose record cannot be used is `unreadable`, with the reason as its error; a
+sweep-level file that cannot be used is named in a line below the table.
 """
 from __future__ import annotations
 
@@ -10,30 +12,30 @@ import csv
 import io
 import math
 import os
-import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
-from litzoo import record
+from litzoo import lock, record
 
 DEFAULT_OBJECTIVE = {"metric": "best/val_loss", "direction": "minimize"}
-MARKER = ".litzoo-job"  # "pid@host" of the process running a job (litzoo.sweep.run_job); kill -9 leaves it
 # Printed columns dropped first when the table is wider than the terminal (the files keep them all).
 DROP_FIRST = ("run_dir", "wall_s", "epochs", "test/loss", "best_epoch", "job")
 
 
 @dataclass
 class SweepTable:
-    """The rows of a sweep, its column order, objective and (Optuna) best parameters."""
+    """The rows of a sweep, its column order, objective, (Optuna) best parameters and unreadable sweep files."""
 
     sweep_dir: Path
     columns: list[str]
     rows: list[dict[str, Any]]
     objective: dict[str, str]
     optuna: dict[str, Any] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
 
 
 def summary_rows(sweep_dir: Path) -> list[dict[str, Any]]:
@@ -48,17 +50,19 @@ def summary_rows(sweep_dir: Path) -> list[dict[str, Any]]:
 
 
 def _row(job_dir: Path, sweep_dir: Path) -> dict[str, Any]:
-    rec = record.read_results(job_dir) or {}
-    status = rec.get("status", "ok" if rec else "running")
+    problems: list[record.UnreadableRecord] = []  # any file of the job that cannot be used makes it `unreadable`
+    rec = _read(record.read_results, job_dir, problems) or {}
+    overrides = rec.get("overrides") or _overrides(job_dir / ".hydra" / "overrides.yaml", problems)
+    hydra = _read(record.read_yaml, job_dir / ".hydra" / "hydra.yaml", problems)
+    num = OmegaConf.select(hydra, "hydra.job.num", default=None, throw_on_resolution_failure=False
+                           ) if isinstance(hydra, DictConfig) else None
+    status = "unreadable" if problems else rec.get("status", "ok" if rec else "running")
     if status == "running":
         status = _running_or_killed(job_dir)
-    hydra_dir = job_dir / ".hydra"
-    overrides = rec.get("overrides") or _load(hydra_dir / "overrides.yaml") or []
-    num = OmegaConf.select(_load(hydra_dir / "hydra.yaml") or OmegaConf.create(), "hydra.job.num", default=None)
     metrics = rec.get("metrics") or {}
-    error = (rec.get("error") or "").strip().splitlines()
-    return {"job": num, "overrides": dict(_split(o) for o in overrides), "metrics": metrics, "status": status,
-            "best_epoch": rec.get("best_epoch"),
+    error = (_line(problems[0], job_dir) if problems else rec.get("error") or "").strip().splitlines()
+    return {"job": num if isinstance(num, int) else None, "overrides": dict(_split(o) for o in overrides),
+            "metrics": metrics, "status": status, "best_epoch": rec.get("best_epoch"),
             **{k: v for k, v in metrics.items() if k.startswith(("best/val_", "test/"))},
             "epochs": rec.get("epochs"), "wall_s": rec.get("wall_seconds"),
             "run_dir": str(job_dir.relative_to(sweep_dir)), "error": error[0] if error else ""}
@@ -69,37 +73,47 @@ def _split(override: str) -> tuple[str, str]:
     return key.lstrip("+~"), value
 
 
-def _load(path: Path) -> Any:
+def _read(reader: Callable[[Path], Any], path: Path, problems: list[record.UnreadableRecord]) -> Any:
+    """reader(path) (record.read_results, record.read_yaml): None when absent or unreadable (then in `problems`)."""
     try:
-        return OmegaConf.load(path)
-    except (OSError, ValueError):
+        return reader(path)
+    except record.UnreadableRecord as err:
+        problems.append(err)
         return None
 
 
+def _load(path: Path, problems: list[record.UnreadableRecord]) -> Any:
+    return _read(record.read_yaml, path, problems)
+
+
+def _overrides(path: Path, problems: list[record.UnreadableRecord]) -> list[str]:
+    """Hydra's .hydra/overrides.yaml: a list of strings (interpolations left as written)."""
+    cfg = _load(path, problems)
+    overrides = OmegaConf.to_container(cfg) if cfg is not None else []
+    if isinstance(overrides, list) and all(isinstance(o, str) for o in overrides):
+        return overrides
+    problems.append(record.UnreadableRecord(path, "not a list of overrides"))
+    return []
+
+
+def _line(problem: record.UnreadableRecord, folder: Path) -> str:
+    """'<file, relative to the job or sweep folder> is unreadable: <reason>'."""
+    path = problem.path.relative_to(folder) if problem.path.is_relative_to(folder) else problem.path
+    return f"{path} is unreadable: {problem.reason}"
+
+
 def _running_or_killed(job_dir: Path) -> str:
-    """`running` while the job's process lives (or runs on another host), else `interrupted` (killed)."""
-    try:
-        pid, host = (job_dir / MARKER).read_text().strip().split("@", 1)
-    except (OSError, ValueError):
-        return "interrupted"
-    if host != socket.gethostname():
-        return "running"
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return "interrupted"
-    except PermissionError:
-        pass
-    return "running"
+    """`running` while a live process holds the job folder's lock (on any host), else `interrupted` (killed)."""
+    return "running" if lock.holder(job_dir) else "interrupted"
 
 
 def build_table(sweep_dir: Path) -> SweepTable:
     """The sweep's rows, sorted by its objective (not-ok and missing values last)."""
-    sweep_dir = Path(sweep_dir)
+    sweep_dir, problems = Path(sweep_dir), []
     rows = summary_rows(sweep_dir)
-    objective = _objective(sweep_dir)
+    objective = _objective(sweep_dir, problems)
     keys = list(dict.fromkeys(k for row in rows for k in row["overrides"]))
-    swept = _swept_keys(sweep_dir)
+    swept = _swept_keys(sweep_dir, problems)
     varying = [k for k in keys if k in swept or len({row["overrides"].get(k) for row in rows}) > 1]
     for row in rows:
         row.update({k: row["overrides"].get(k) for k in varying})
@@ -117,8 +131,10 @@ def build_table(sweep_dir: Path) -> SweepTable:
 
     rows.sort(key=rank)
     columns = ["job", *varying, "status", "best_epoch", *order, "epochs", "wall_s", "run_dir", "error"]
-    optuna = _load(sweep_dir / "optimization_results.yaml")
-    return SweepTable(sweep_dir, columns, rows, objective, OmegaConf.to_container(optuna) if optuna else {})
+    optuna = _load(sweep_dir / "optimization_results.yaml", problems)
+    optuna = OmegaConf.to_container(optuna) if isinstance(optuna, DictConfig) else {}
+    notes = list(dict.fromkeys(_line(p, sweep_dir) for p in problems))
+    return SweepTable(sweep_dir, columns, rows, objective, optuna, notes)
 
 
 def swept_keys(task_overrides: list[str], params: Any = None) -> set[str]:
@@ -130,19 +146,20 @@ def swept_keys(task_overrides: list[str], params: Any = None) -> set[str]:
     return {o.key_or_group for o in parsed if o.is_sweep_override()} | set(params or {})
 
 
-def _swept_keys(sweep_dir: Path) -> set[str]:
+def _swept_keys(sweep_dir: Path, problems: list[record.UnreadableRecord]) -> set[str]:
     """The swept keys of multirun.yaml (basic sweeper): known before every job has run."""
-    cfg = _load(sweep_dir / "multirun.yaml")
-    if cfg is None:
+    cfg = _load(sweep_dir / "multirun.yaml", problems)
+    if not isinstance(cfg, DictConfig):
         return set()
-    return swept_keys(OmegaConf.select(cfg, "hydra.overrides.task") or [], OmegaConf.select(cfg, "hydra.sweeper.params"))
+    select = lambda key: OmegaConf.select(cfg, key, throw_on_resolution_failure=False)  # noqa: E731
+    return swept_keys(select("hydra.overrides.task") or [], select("hydra.sweeper.params"))
 
 
-def _objective(sweep_dir: Path) -> dict[str, str]:
+def _objective(sweep_dir: Path, problems: list[record.UnreadableRecord]) -> dict[str, str]:
     """`objective` of the sweep's config (multirun.yaml, else the first job's .hydra/config.yaml)."""
     for path in [sweep_dir / "multirun.yaml", *sorted(sweep_dir.glob("*/.hydra/config.yaml"))]:
-        cfg = _load(path)
-        if cfg is not None and cfg.get("objective"):
+        cfg = _load(path, problems)
+        if isinstance(cfg, DictConfig) and isinstance(cfg.get("objective"), DictConfig):
             return {**DEFAULT_OBJECTIVE, **OmegaConf.to_container(cfg.objective)}
     return dict(DEFAULT_OBJECTIVE)
 
@@ -193,8 +210,8 @@ def _markdown(table: SweepTable) -> str:
              f"Objective: {table.objective['metric']} ({table.objective['direction']}); {_counts(table)}.", "",
              "| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
     lines += ["| " + " | ".join(esc(_cell(c, row.get(c))) for c in table.columns) + " |" for row in table.rows]
-    optuna = _optuna_lines(table)
-    return "\n".join(lines + ([""] + optuna if optuna else [])) + "\n"
+    notes = _optuna_lines(table) + table.problems
+    return "\n".join(lines + ([""] + notes if notes else [])) + "\n"
 
 
 def format_table(table: SweepTable, width: int = 120) -> str:
@@ -209,7 +226,8 @@ def format_table(table: SweepTable, width: int = 120) -> str:
         if max(map(len, lines)) <= width or not droppable:
             break
         shown.remove(droppable.pop(0))
-    errors = [f"job {row['job']} ({row['status']}): {row['error']}" for row in table.rows if row["error"]]
+    label = lambda row: f"job {row['job']}" if row["job"] is not None else row["run_dir"]  # noqa: E731
+    errors = [f"{label(row)} ({row['status']}): {row['error']}" for row in table.rows if row["error"]]
     errors = [e if len(e) <= width else e[: width - 3] + "..." for e in errors]
     head = f"Sweep {table.sweep_dir}  ({table.objective['metric']}, {table.objective['direction']}; {_counts(table)})"
-    return "\n".join([head, *lines, *errors, *_optuna_lines(table)])
+    return "\n".join([head, *lines, *errors, *_optuna_lines(table), *table.problems])

@@ -190,45 +190,52 @@ def train(cfg: DictConfig, provenance: dict[str, Any] | None = None,
     `provenance` ({'overrides', 'choices'}) defaults to this Hydra job's; `resume_overrides` are the
     runtime overrides of a resume (recorded in results.json's `resumes`).
     """
+    from litzoo.lock import run_lock
+
     start = time.perf_counter()
     run_dir = Path(cfg.paths.output_dir)
     try:
         validate_config(cfg)  # bad values fail here, before training
     except LitzooError as err:  # Hydra already made the folder: leave a record, never over an existing one
-        if run_dir.is_dir() and record.read_results(run_dir) is None and _is_rank_zero():
+        if run_dir.is_dir() and not (run_dir / record.FILENAME).exists() and _is_rank_zero():
             record.write_failure(run_dir, str(err), cfg.get("name"), (provenance or _provenance())["overrides"])
         raise
     ckpt = resolve_checkpoint(cfg.get("ckpt_path"), run_dir)
-    run = _new_record(cfg, run_dir, provenance or _provenance(), ckpt, resume_overrides)
-    rank_zero = _is_rank_zero()
     run_dir.mkdir(parents=True, exist_ok=True)
-    with run_console(run_dir, verbose=bool(cfg.get("verbose", False))):
-        try:
+    with run_lock(run_dir):  # one writer per run folder (RunLocked otherwise), before its record is even read
+        run = _new_record(cfg, run_dir, provenance or _provenance(), ckpt, resume_overrides)
+        rank_zero = _is_rank_zero()
+        with run_console(run_dir, verbose=bool(cfg.get("verbose", False))):
+            try:
+                if rank_zero:
+                    record.write_results(run_dir, run)
+                _fit_and_test(cfg, run, ckpt)
+                run.update(status="ok", warnings=record.learning_warnings(run["metrics"], cfg.data.get("num_classes")))
+            except (KeyboardInterrupt, SystemExit) as err:  # Lightning turns Ctrl-C into SystemExit(1)
+                run.update(status="interrupted", error="interrupted by the user (Ctrl-C)")
+                signal.signal(signal.SIGINT, signal.default_int_handler)  # Lightning left SIGINT ignored
+                raise KeyboardInterrupt from err
+            except Exception as err:
+                run.update(status="diverged" if isinstance(err, DivergedError) else "failed", error=explain(err))
+                _report(err, bool(cfg.get("verbose")))
+                raise
+            finally:
+                run.update(finished=record.now(), wall_seconds=round(time.perf_counter() - start, 2))
+                if rank_zero:
+                    record.write_results(run_dir, run)
             if rank_zero:
-                record.write_results(run_dir, run)
-            _fit_and_test(cfg, run, ckpt)
-            run.update(status="ok", warnings=record.learning_warnings(run["metrics"], cfg.data.get("num_classes")))
-        except (KeyboardInterrupt, SystemExit) as err:  # Lightning turns Ctrl-C into SystemExit(1)
-            run.update(status="interrupted", error="interrupted by the user (Ctrl-C)")
-            signal.signal(signal.SIGINT, signal.default_int_handler)  # Lightning left SIGINT ignored
-            raise KeyboardInterrupt from err
-        except Exception as err:
-            run.update(status="diverged" if isinstance(err, DivergedError) else "failed", error=explain(err))
-            _report(err, bool(cfg.get("verbose")))
-            raise
-        finally:
-            run.update(finished=record.now(), wall_seconds=round(time.perf_counter() - start, 2))
-            if rank_zero:
-                record.write_results(run_dir, run)
-        if rank_zero:
-            _print_closing(run, Path(cfg.paths.log_dir) / cfg.name)
+                _print_closing(run, Path(cfg.paths.log_dir) / cfg.name)
     return run
 
 
 def _new_record(cfg: DictConfig, run_dir: Path, prov: dict[str, Any], ckpt: Path | None,
                 resume_overrides: list[str] | None) -> dict[str, Any]:
     """The record at the start of a run (status `running`); a resume keeps `started` and the `resumes`."""
-    previous = record.read_results(run_dir) or {}
+    try:
+        previous = record.read_results(run_dir) or {}
+    except record.UnreadableRecord as err:  # its `started` and `resumes` are lost: refuse rather than guess
+        raise record.UnreadableRecord(err.path, f"{err.reason}. Move it away to start a new record in "
+                                      f"{run_dir}; the run did not start") from None
     resumes = previous.get("resumes", [])
     if ckpt is not None:
         resumes.append({"time": record.now(), "checkpoint": str(ckpt), "overrides": list(resume_overrides or [])})
