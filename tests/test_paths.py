@@ -49,3 +49,18 @@ def test_a_resume_with_nothing_to_train_says_so_and_writes_nothing(tmp_path: Pat
     err = capsys.readouterr().err
     assert "Nothing to train: the run" in err and "already has 1 epoch(s)" in err
     assert (tmp_path / "run" / "results.json").read_text() == before
+
+
+def test_eval_resolves_checkpoints_inside_the_run_folder_only(tmp_path: Path, capsys) -> None:
+    """A copied run whose best checkpoint was deleted: eval says so and tests its own last.ckpt, never the
+    original's best through the absolute path in results.json."""
+    cfg = compose_config([f"paths.root_dir={tmp_path}", "trainer=debug", "test=false", "logger=none",
+                          "callbacks=minimal", "trainer.accelerator=cpu", f"paths.output_dir={tmp_path}/a"])
+    results = train_mod.train(cfg)
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    (tmp_path / "b" / "checkpoints" / Path(results["best_checkpoint"]).name).unlink()
+    capsys.readouterr()
+    evaluate.main([str(tmp_path / "b")])
+    out = capsys.readouterr().out
+    assert "is missing; using" in out and f"Checkpoint: {tmp_path / 'b' / 'checkpoints' / 'last.ckpt'}" in out
+    assert str(tmp_path / "a") not in out

@@ -133,8 +133,9 @@ def test_config_yaml_is_never_overwritten(make_cfg, tmp_path: Path) -> None:
     assert (run / "config.yaml").read_text() == original
 
 
-def test_moved_run_keeps_its_best_checkpoint(make_cfg, tmp_path: Path) -> None:
+def test_moved_run_keeps_its_best_checkpoint(make_cfg, tmp_path: Path, monkeypatch) -> None:
     worse = "task._target_=test_run_record.WorseningTask"
+    monkeypatch.setenv("LITZOO_ALLOW_TARGETS", "test_run_record.*")  # a checkpoint names it: the user allows it
     _first_run(make_cfg, tmp_path / "a", worse)
     shutil.move(tmp_path / "a", tmp_path / "b")
     cfg, provenance, applied = resume_config([f"ckpt_path={tmp_path / 'b'}", "trainer.max_epochs=3"])

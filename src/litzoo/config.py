@@ -106,15 +106,16 @@ def checkpoint_file(path: str | Path) -> Path:
     if path.is_file():
         return path
     folder = path / "checkpoints"
-    best = (record.read_results(path) or {}).get("best_checkpoint")
+    rec = record.record_or_unreadable(path)
+    best = rec.get("best_checkpoint")
     best_name = Path(best).name if isinstance(best, str) and best else None
     if best_name and (folder / best_name).is_file():
         return folder / best_name
     last = folder / "last.ckpt"
     if last.is_file():
-        if best_name:
-            print(f"Note: the best checkpoint {folder / best_name} is missing; using {last} (the last epoch) "
-                  "instead.")
+        if best_name or rec.get("status") == "unreadable":
+            why = f"the best checkpoint {folder / best_name} is missing" if best_name else rec["error"]
+            print(f"Note: {why}; using {last} (the last epoch) instead.")
         return last
     raise FileNotFoundError(f"no checkpoint at {path} (expected a .ckpt file or a run directory with checkpoints/)")
 

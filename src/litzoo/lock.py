@@ -47,7 +47,7 @@ class RunLocked(LitzooError):
             "it), then run again; a lock left by a killed process is released by the system and taken over.")
 
 
-def _is_rank_zero() -> bool:
+def is_rank_zero() -> bool:
     """Lightning's DDP re-executes the command in the other ranks (RANK / LOCAL_RANK / SLURM_PROCID set), in
     the same folder: only rank zero locks it."""
     from lightning_fabric.utilities.rank_zero import rank_zero_only
@@ -71,7 +71,7 @@ def run_lock(run_dir: Path) -> Iterator[None]:
     from litzoo.record import now
 
     key = Path(run_dir).resolve()
-    if key in _HELD or not _is_rank_zero():
+    if key in _HELD or not is_rank_zero():
         yield
         return
     key.mkdir(parents=True, exist_ok=True)

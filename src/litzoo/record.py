@@ -190,7 +190,7 @@ def best_row(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
 def labelled_metrics(rows: list[dict[str, Any]], test: dict[str, float]) -> dict[str, float]:
     """{'best/epoch', 'best/val_loss', ..., 'test/...', 'last/epoch', 'last/loss', 'last/val_loss', ...}."""
     out: dict[str, float] = {}
-    skip = ("epoch", "lr", "seconds")
+    skip = ("epoch", "lr", "seconds", "steps")
     best = best_row(rows)
     if best is not None:
         out["best/epoch"] = best["epoch"]

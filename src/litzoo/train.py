@@ -24,6 +24,7 @@ from litzoo.config import CONF_DIR, check_resume_checkpoint, register_resolvers,
 from litzoo.console import run_console
 from litzoo.errors import DivergedError, LitzooError
 from litzoo.hparams import log_run_hparams
+from litzoo.lock import is_rank_zero as _is_rank_zero
 from litzoo.loggers import tensorboard_writer
 
 # Lightning and torch (3-8 s to import here) are imported where a run needs them: `litzoo-train --help`
@@ -125,12 +126,6 @@ def _provenance() -> dict[str, Any]:
     return {"overrides": list(hc.overrides.task), "choices": dict(choices)}
 
 
-def _is_rank_zero() -> bool:
-    from lightning_fabric.utilities.rank_zero import rank_zero_only
-
-    return getattr(rank_zero_only, "rank", 0) == 0
-
-
 def _fit_and_test(cfg: DictConfig, run: dict[str, Any], ckpt: Path | None) -> dict[str, Any]:
     """Build, fit (resuming from `ckpt`), test the best checkpoint; fills `run` as it goes."""
     import pytorch_lightning as pl
@@ -161,9 +156,15 @@ def _fit_and_test(cfg: DictConfig, run: dict[str, Any], ckpt: Path | None) -> di
         raise
     finally:
         _collect(run, trainer, history, {})
+        # what loading the data found (an empty class folder, a looping symlink): in the record, not only on screen
+        run["warnings"] = list(dict.fromkeys(run["warnings"] + list(datamodule.data_warnings)))
     best = getattr(trainer.checkpoint_callback, "best_model_path", "") or None
     test: dict[str, float] = {}
     if cfg.get("test", True):
+        # no best checkpoint (checkpointing off, fast_dev_run): the weights in memory are tested, and said so
+        run["test_model"] = "best" if best else "last"
+        if _is_rank_zero():
+            print(f"Testing the {'best checkpoint, ' + Path(best).name if best else 'last weights'} ...", flush=True)
         tested = trainer.test(task, datamodule=datamodule, ckpt_path=best, weights_only=True, verbose=False)
         test = {k: float(v) for k, v in tested[0].items()}
     _collect(run, trainer, history, test)
@@ -178,9 +179,13 @@ def _collect(run: dict[str, Any], trainer: pl.Trainer, history: History, test: d
     best = getattr(trainer.checkpoint_callback, "best_model_path", "") or None
     row = record.best_row(history.rows)
     # epochs: the number of the last epoch (a run continued from a loose checkpoint has fewer history rows)
-    run.update(best_checkpoint=best, best_epoch=row["epoch"] if row else None,
-               epochs=history.rows[-1]["epoch"] if history.rows else 0,
-               global_step=trainer.global_step, metrics=record.labelled_metrics(history.rows, test))
+    last = history.rows[-1] if history.rows else {}
+    total = trainer.num_training_batches
+    run.update(best_checkpoint=best, best_epoch=row["epoch"] if row else None, epochs=last.get("epoch", 0),
+               global_step=trainer.global_step, metrics=record.labelled_metrics(history.rows, test),
+               # an epoch that max_steps, max_time or early stopping cut short: its steps of how many
+               partial_epoch={"epoch": last["epoch"], "steps": last["steps"], "of": total}
+               if last.get("steps") is not None and total != float("inf") and last["steps"] < total else None)
 
 
 def train(cfg: DictConfig, provenance: dict[str, Any] | None = None,
@@ -210,7 +215,8 @@ def train(cfg: DictConfig, provenance: dict[str, Any] | None = None,
                 if rank_zero:
                     record.write_results(run_dir, run)
                 _fit_and_test(cfg, run, ckpt)
-                run.update(status="ok", warnings=record.learning_warnings(run["metrics"], cfg.data.get("num_classes")))
+                run.update(status="ok")
+                run["warnings"] += record.learning_warnings(run["metrics"], cfg.data.get("num_classes"))
             except (KeyboardInterrupt, SystemExit) as err:  # Lightning turns Ctrl-C into SystemExit(1)
                 run.update(status="interrupted", error="interrupted by the user (Ctrl-C)")
                 signal.signal(signal.SIGINT, signal.default_int_handler)  # Lightning left SIGINT ignored
@@ -243,7 +249,7 @@ def _new_record(cfg: DictConfig, run_dir: Path, prov: dict[str, Any], ckpt: Path
             "overrides": prov["overrides"], "choices": prov["choices"], "seed": cfg.seed,
             "best_epoch": None, "best_checkpoint": None, "metrics": {}, "epochs": 0, "global_step": 0,
             "precision": None, "wall_seconds": None, "started": previous.get("started", record.now()),
-            "finished": None, "resumes": resumes, "warnings": []}
+            "finished": None, "resumes": resumes, "warnings": [], "test_model": None, "partial_epoch": None}
 
 
 def _report(err: BaseException, verbose: bool) -> None:
@@ -260,18 +266,22 @@ def _print_closing(run: dict[str, Any], log_root: Path) -> None:
     test = " - ".join(f"{k.split('/', 1)[1]}: {v:.4f}" for k, v in m.items() if k.startswith("test/"))
     last = " - ".join(f"{k.split('/', 1)[1]}: {v:.4f}" for k, v in m.items()
                       if k.startswith("last/") and k != "last/epoch")
+    partial = run.get("partial_epoch")
     print()
     if run["best_epoch"] is not None:
         print(f"Best epoch {run['best_epoch']}/{run['epochs']}:  {best}")
     if test:
-        print(f"Test (best checkpoint): {test}")
+        print(f"Test ({'best checkpoint' if run.get('test_model') == 'best' else 'last weights'}): {test}")
     if last and m.get("last/epoch") != run["best_epoch"]:
-        print(f"Last epoch {m['last/epoch']}:  {last}")
+        cut = f" (partial: {partial['steps']} of {partial['of']} steps)" if partial else ""
+        print(f"Last epoch {m['last/epoch']}{cut}:  {last}")
     for warning in run.get("warnings", []):
         print(f"Warning: {warning}")
     print(f"Trained {run['epochs']} epochs in {run['wall_seconds']:.1f}s ({run['precision']}).")
     print(f"Run directory:   {run['run_dir']}")
-    print("                 results.json, history.csv, train.log, learning_curves.png, checkpoints/")
+    names = ("results.json", "history.csv", "train.log", "learning_curves.png", "checkpoints", "visualizations")
+    present = [n + "/" * (n in ("checkpoints", "visualizations")) for n in names if (Path(run["run_dir"]) / n).exists()]
+    print("                 " + ", ".join(present))
     print(f"Compare runs:    tensorboard --logdir {log_root}   (this experiment's runs and sweeps)")
 
 
