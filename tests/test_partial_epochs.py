@@ -92,3 +92,35 @@ def test_divergence_before_any_checkpoint_does_not_promise_one(tmp_path: Path) -
     with pytest.raises(DivergedError) as err:
         _run(tmp_path, "run", "trainer.max_epochs=1", "optimizer.lr=1e6")
     assert "no epoch had completed" in str(err.value) and "still holds" not in str(err.value)
+
+
+class CtrlC(pl.Callback):
+    """Ctrl-C at a chosen batch of a chosen epoch (Lightning turns it into a graceful stop and SystemExit)."""
+
+    def __init__(self, epoch: int, batch: int) -> None:
+        self.epoch, self.batch = epoch, batch
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.current_epoch == self.epoch and batch_idx == self.batch:
+            raise KeyboardInterrupt
+
+
+def test_ctrl_c_during_a_resume_keeps_the_finished_runs_results(tmp_path: Path) -> None:
+    import signal
+
+    first = _run(tmp_path, "run", "trainer.max_epochs=1")
+    cfg = compose_config([f"paths.root_dir={tmp_path}", f"paths.output_dir={tmp_path}/run", *QUIET,
+                          "trainer.max_epochs=3", f"ckpt_path={tmp_path / 'run'}"])
+    with open_dict(cfg):
+        cfg.callbacks.ctrl_c = {"_target_": f"{__name__}.CtrlC", "epoch": 1, "batch": 3}
+    handler = signal.getsignal(signal.SIGINT)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            train(cfg)
+    finally:
+        signal.signal(signal.SIGINT, handler)
+    after = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert after["status"] == "ok" and after["resumes"][-1]["status"] == "interrupted"
+    assert after["metrics"]["test/acc"] == first["metrics"]["test/acc"] and after["test_model"] == "best"
+    assert after["best_checkpoint"] == first["best_checkpoint"]
+    assert after["wall_seconds"] >= first["wall_seconds"] + after["session_seconds"] - 0.01

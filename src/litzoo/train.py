@@ -208,7 +208,7 @@ def train(cfg: DictConfig, provenance: dict[str, Any] | None = None,
     ckpt = resolve_checkpoint(cfg.get("ckpt_path"), run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     with run_lock(run_dir):  # one writer per run folder (RunLocked otherwise), before its record is even read
-        run = _new_record(cfg, run_dir, provenance or _provenance(), ckpt, resume_overrides)
+        run, before = _new_record(cfg, run_dir, provenance or _provenance(), ckpt, resume_overrides)
         rank_zero = _is_rank_zero()
         with run_console(run_dir, verbose=bool(cfg.get("verbose", False))):
             try:
@@ -226,7 +226,7 @@ def train(cfg: DictConfig, provenance: dict[str, Any] | None = None,
                 _report(err, bool(cfg.get("verbose")))
                 raise
             finally:
-                run.update(finished=record.now(), wall_seconds=round(time.perf_counter() - start, 2))
+                _finish(run, before, time.perf_counter() - start)
                 if rank_zero:
                     record.write_results(run_dir, run)
             if rank_zero:
@@ -234,9 +234,29 @@ def train(cfg: DictConfig, provenance: dict[str, Any] | None = None,
     return run
 
 
+def _finish(run: dict[str, Any], before: dict[str, Any], seconds: float) -> None:
+    """Close this session of the run: its time added to the run's total, its own status in its `resumes` entry.
+
+    A resume of a finished `ok` run that is interrupted leaves the run `ok`, with the numbers it has (the test of
+    the previous best checkpoint kept while that checkpoint is still the best); only the entry says `interrupted`.
+    """
+    run.update(finished=record.now(), session_seconds=round(seconds, 2),
+               wall_seconds=round(seconds + (before.get("wall_seconds") or 0.0), 2))
+    if not run["resumes"]:
+        return
+    run["resumes"][-1].update(status=run["status"], epochs=run["epochs"], seconds=run["session_seconds"])
+    if run["status"] == "interrupted" and before.get("status") == "ok":
+        kept = {k: v for k, v in before.get("metrics", {}).items() if k.startswith("test/")}
+        same_best = run["best_checkpoint"] in (None, before.get("best_checkpoint"))
+        run.update(status="ok", error=None, test_model=before.get("test_model") if same_best else None,
+                   metrics={**run["metrics"], **(kept if same_best else {})})
+
+
 def _new_record(cfg: DictConfig, run_dir: Path, prov: dict[str, Any], ckpt: Path | None,
-                resume_overrides: list[str] | None) -> dict[str, Any]:
-    """The record at the start of a run (status `running`); a resume keeps `started` and the `resumes`."""
+                resume_overrides: list[str] | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the record at the start of a run, what the run's record said before this session). Status `running`;
+    a resume keeps `started`, the `resumes` and, until new ones replace them, the numbers it had (a resume
+    killed with -9 still shows its earlier results)."""
     try:
         previous = record.read_results(run_dir) or {}
     except record.UnreadableRecord as err:  # its `started` and `resumes` are lost: refuse rather than guess
@@ -245,11 +265,17 @@ def _new_record(cfg: DictConfig, run_dir: Path, prov: dict[str, Any], ckpt: Path
     resumes = previous.get("resumes", [])
     if ckpt is not None:
         resumes.append({"time": record.now(), "checkpoint": str(ckpt), "overrides": list(resume_overrides or [])})
-    return {"status": "running", "error": None, "name": cfg.name, "run_dir": str(run_dir.resolve()),
-            "overrides": prov["overrides"], "choices": prov["choices"], "seed": cfg.seed,
-            "best_epoch": None, "best_checkpoint": None, "metrics": {}, "epochs": 0, "global_step": 0,
-            "precision": None, "wall_seconds": None, "started": previous.get("started", record.now()),
-            "finished": None, "resumes": resumes, "warnings": [], "test_model": None, "partial_epoch": None}
+    run = {"status": "running", "error": None, "name": cfg.name, "run_dir": str(run_dir.resolve()),
+           "overrides": prov["overrides"], "choices": prov["choices"], "seed": cfg.seed,
+           "best_epoch": None, "best_checkpoint": None, "metrics": {}, "epochs": 0, "global_step": 0,
+           "precision": None, "wall_seconds": None, "started": previous.get("started", record.now()),
+           "finished": None, "resumes": resumes, "warnings": [], "test_model": None, "partial_epoch": None}
+    if ckpt is None:
+        return run, {}
+    carried = ("best_epoch", "best_checkpoint", "metrics", "epochs", "global_step", "test_model", "partial_epoch",
+               "wall_seconds")
+    run.update({k: previous[k] for k in carried if previous.get(k) is not None})
+    return run, {k: previous.get(k) for k in ("status", "metrics", "best_checkpoint", "test_model", "wall_seconds")}
 
 
 def _report(err: BaseException, verbose: bool) -> None:
@@ -277,7 +303,8 @@ def _print_closing(run: dict[str, Any], log_root: Path) -> None:
         print(f"Last epoch {m['last/epoch']}{cut}:  {last}")
     for warning in run.get("warnings", []):
         print(f"Warning: {warning}")
-    print(f"Trained {run['epochs']} epochs in {run['wall_seconds']:.1f}s ({run['precision']}).")
+    total = f" ({run['wall_seconds']:.1f}s in all)" if run["resumes"] else ""
+    print(f"Trained {run['epochs']} epochs: {run['session_seconds']:.1f}s this session{total} ({run['precision']}).")
     print(f"Run directory:   {run['run_dir']}")
     names = ("results.json", "history.csv", "train.log", "learning_curves.png", "checkpoints", "visualizations")
     present = [n + "/" * (n in ("checkpoints", "visualizations")) for n in names if (Path(run["run_dir"]) / n).exists()]
