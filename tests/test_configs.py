@@ -6,9 +6,11 @@ from pathlib import Path
 import pytest
 import torch
 from hydra.errors import ConfigCompositionException
-from hydra.utils import instantiate
+import pytorch_lightning as pl
+from hydra.utils import get_class, instantiate
 
 from litzoo.config import CONF_DIR
+from litzoo.models.resolvers import output_units
 from litzoo.train import build, resolve_precision
 
 GROUPS = ["data", "task", "augmentation", "optimizer", "scheduler", "trainer", "callbacks", "logger"]
@@ -27,18 +29,20 @@ def test_group_option_instantiates(group: str, option: str, make_cfg) -> None:
             pytest.skip("no GPU here")
         instantiate(node, precision=resolve_precision(node.accelerator, node.precision))
     elif group == "callbacks":
-        assert all(instantiate(c) is not None for c in node.values() if c)
+        for c in (c for c in node.values() if c):
+            assert isinstance(instantiate(c), (pl.Callback, get_class(c._target_))), c._target_
     elif group == "optimizer":
         opt = instantiate(node)(params=[torch.nn.Parameter(torch.zeros(2))])
         assert isinstance(opt, torch.optim.Optimizer)
     elif group == "scheduler":
         opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(2))], lr=0.1)
-        assert instantiate(node)(optimizer=opt) is not None
+        scheduler = instantiate(node)(optimizer=opt)
+        assert isinstance(scheduler, (torch.optim.lr_scheduler.LRScheduler, torch.optim.lr_scheduler.ReduceLROnPlateau))
     elif group == "task":
         net = instantiate(cfg.model)
         instantiate(node, net=net, optimizer=instantiate(cfg.optimizer))
-    else:
-        assert instantiate(node) is not None
+    else:  # the object is of the class its _target_ names (a moved or renamed class fails here)
+        assert isinstance(instantiate(node), get_class(node._target_)), node._target_
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
@@ -49,7 +53,10 @@ def test_experiment_builds(name: str, make_cfg) -> None:
         cfg.model.weights = "none"
     assert cfg.name
     datamodule, task, trainer = build(cfg)
-    assert task.net.output_shape and trainer.max_epochs >= 1
+    classes = cfg.data.num_classes if cfg.task._target_.endswith("ClassificationTask") else None
+    valid = {classes, output_units(classes)} if classes else {1}  # N softmax units, or 1 sigmoid unit for 2
+    assert task.net.output_shape[-1] in valid, (name, task.net.output_shape)
+    assert trainer.max_epochs == cfg.trainer.max_epochs and datamodule.input_shape == tuple(cfg.data.input_shape)
 
 
 def test_unknown_option_lists_valid_ones(make_cfg) -> None:

@@ -26,8 +26,33 @@ from litzoo.data.timeseries import TimeseriesDataModule
 from litzoo.errors import LitzooError
 from litzoo.train import train
 
-SOURCES = [DigitsDataModule, MNISTDataModule, DigitsCSVDataModule, ImageFolderDataModule, FeatureDataModule,
-           ImdbDataModule, TimeseriesDataModule]
+
+
+def _sources() -> list[type]:
+    """Every LightningDataModule defined in litzoo.data, found by importing its modules (no list to keep)."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    import pytorch_lightning as pl
+
+    import litzoo.data
+
+    found = set()
+    for info in pkgutil.iter_modules(litzoo.data.__path__):
+        module = importlib.import_module(f"litzoo.data.{info.name}")
+        found |= {c for _, c in inspect.getmembers(module, inspect.isclass)
+                  if issubclass(c, pl.LightningDataModule) and c.__module__ == module.__name__}
+    return sorted(found - {InMemoryDataModule}, key=lambda c: c.__name__)
+
+
+SOURCES = _sources()
+
+
+def test_every_source_is_found() -> None:
+    """The discovery sees the sources the configs name (a sanity check of the discovery, not a list to keep)."""
+    assert {DigitsDataModule, MNISTDataModule, DigitsCSVDataModule, ImageFolderDataModule, FeatureDataModule,
+            ImdbDataModule, TimeseriesDataModule} <= set(SOURCES)
 HOOKS = ["transfer_batch_to_device", "on_after_batch_transfer", "train_dataloader", "val_dataloader", "test_dataloader"]
 DATA_CONFIGS = sorted(p.stem for p in (CONF_DIR / "data").glob("*.yaml"))
 

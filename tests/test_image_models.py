@@ -25,11 +25,7 @@ def test_seed_variations_are_config_values(make_cfg) -> None:
     assert [n for n in net._modules if "pool" in n] == ["average_pooling2d", "average_pooling2d_1"]
 
 
-@pytest.mark.parametrize("size", [1, 5, 8, 28, 33, 150, 225])
-@pytest.mark.parametrize("kernel", [1, 2, 3, 5])
-@pytest.mark.parametrize("stride", [1, 2, 3])
-@pytest.mark.parametrize("dilation", [1, 2])
-def test_conv_output_sizes_match_keras_formula(size: int, kernel: int, stride: int, dilation: int) -> None:
+def _conv_sizes(size: int, kernel: int, stride: int, dilation: int) -> None:
     x = torch.zeros(1, 1, size, size + 1)
     same = L.Conv2D(1, 1, kernel, strides=stride, padding="same", dilation_rate=dilation)(x)
     assert same.shape[-2:] == (math.ceil(size / stride), math.ceil((size + 1) / stride))
@@ -37,6 +33,22 @@ def test_conv_output_sizes_match_keras_formula(size: int, kernel: int, stride: i
     if valid_size >= 1:
         valid = L.Conv2D(1, 1, kernel, strides=stride, padding="valid", dilation_rate=dilation)(x)
         assert valid.shape[-2] == valid_size
+
+
+@pytest.mark.parametrize(("size", "kernel", "stride", "dilation"), [
+    (28, 3, 1, 1), (150, 3, 1, 1), (5, 2, 2, 1), (33, 5, 3, 2), (1, 5, 2, 2), (8, 1, 3, 1)])
+def test_conv_output_sizes_match_keras_formula(size: int, kernel: int, stride: int, dilation: int) -> None:
+    """The seeds' shapes and the edge cases (a kernel larger than the input, a 1x1 kernel)."""
+    _conv_sizes(size, kernel, stride, dilation)
+
+
+def test_conv_output_sizes_property() -> None:
+    """Keras' formula for 'same' and 'valid' over 150 random (size, kernel, stride, dilation), one seed."""
+    rng = torch.Generator().manual_seed(0)
+    for _ in range(150):
+        size, kernel, stride, dilation = (int(torch.randint(lo, hi, (1,), generator=rng))
+                                          for lo, hi in ((1, 80), (1, 8), (1, 5), (1, 4)))
+        _conv_sizes(size, kernel, stride, dilation)
 
 
 def test_vgg16_is_torchvisions_features_under_keras_names() -> None:
