@@ -7,7 +7,7 @@ compose and locate runs through this module. It imports neither Lightning nor th
 The configs ship inside the package (`litzoo/conf`); the repository's top-level `conf/` and
 `experiments/` are symlinks to them, so a checkout reads as the design describes and a built wheel
 carries every config. Users add their own groups or experiments from their project folder through
-Hydra's search path (`hydra.searchpath=[file://configs]`, see the README).
+Hydra's search path (`hydra.searchpath=[file://configs]`, see docs/data.md).
 """
 from __future__ import annotations
 

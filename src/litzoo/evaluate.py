@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("overrides", nargs="*", help="config overrides, e.g. paths.data_dir=../shared/data")
     parser.add_argument("--allow-target", action="append", default=[], metavar="PATTERN",
                         help="build this _target_ (fnmatch pattern) from the checkpoint's config although it is not "
-                             "on litzoo's list: only for a file you trust (see the README, 'What litzoo trusts')")
+                             "on litzoo's list: only for a file you trust (docs/record.md, 'What litzoo trusts')")
     args = parser.parse_args(argv)
     verbose = "verbose=true" in args.overrides
     with quiet_lightning(verbose):

@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("items", nargs="*", help="options and config overrides, key=value")
     parser.add_argument("--allow-target", action="append", default=[], metavar="PATTERN",
                         help="build this _target_ (fnmatch pattern) from the checkpoint's config although it is not "
-                             "on litzoo's list: only for a file you trust (README, 'What litzoo trusts')")
+                             "on litzoo's list: only for a file you trust (docs/record.md, 'What litzoo trusts')")
     args = parser.parse_args(argv)
     options, overrides = parse_args(args.items)
     written = cli_run(lambda: visualize(args.run, overrides, tuple(args.allow_target), **options),
