@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from omegaconf import OmegaConf
 
 CHANNELS = {"rgb": 3, "grayscale": 1}
-VGG16_POOLS, VGG16_CHANNELS = 5, 512  # five 2x2/2 max-pools (each floors odd sizes); block5 has 512 filters
 
 
 def window_shape(lookback: int, step: int, features: Sequence[str]) -> list[int]:
@@ -30,11 +29,11 @@ def image_shape(target_size: Sequence[int], color_mode: str) -> list[int]:
 
 
 def vgg16_shape(target_size: Sequence[int]) -> list[int]:
-    """VGG16's convolutional base output for images of `target_size` (150x150 -> [512, 4, 4])."""
-    height, width = int(target_size[0]), int(target_size[1])
-    for _ in range(VGG16_POOLS):
-        height, width = height // 2, width // 2
-    return [VGG16_CHANNELS, height, width]
+    """VGG16's convolutional base output for images of `target_size` (150x150 -> [512, 4, 4]): the model's
+    own arithmetic (litzoo.models.pretrained), imported only when a config asks for it."""
+    from litzoo.models.pretrained import vgg16_output_shape
+
+    return vgg16_output_shape(target_size)
 
 
 def text_shape(mode: str, maxlen: int | None, num_words: int) -> list[int]:

@@ -90,6 +90,19 @@ def _read_state(weights: str, imagenet: object, key: str = "model.weights") -> d
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
+def vgg16_output_shape(target_size: Sequence[int]) -> list[int]:
+    """[channels, height, width] out of the VGG16 base for images of `target_size` (150x150 -> [512, 4, 4]),
+    from torchvision's layer table: each "M" is a 2x2/2 max-pool (floors odd sizes), the last number the
+    channels of block5."""
+    from torchvision.models.vgg import cfgs
+
+    height, width = int(target_size[0]), int(target_size[1])
+    for entry in cfgs["D"]:
+        if entry == "M":
+            height, width = height // 2, width // 2
+    return [next(c for c in reversed(cfgs["D"]) if c != "M"), height, width]
+
+
 def vgg16(weights: str = "imagenet", weights_key: str = "model.weights") -> VGG16:
     """Keras' `VGG16(include_top=False)`: 13 convs + 5 max pools, 14,714,688 params (`weights_key`: see _read_state)."""
     from torchvision.models import VGG16_Weights
