@@ -2,40 +2,17 @@
 
 Lightning's own save goes through fsspec: a temporary file in the system temp dir, then `shutil.move`,
 which is a plain copy when /tmp is another filesystem (tmpfs), so a crash mid-copy can truncate
-`last.ckpt`. Here the bytes go to a temporary file beside the target, are fsync'ed, and replace the
-target with one atomic `os.replace`: the old checkpoint stays intact until the new one is complete.
+`last.ckpt`. Here saves go through litzoo.atomic: the old checkpoint stays intact until the new one is complete.
 """
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 
-from litzoo.errors import LitzooError, disk_full_message, is_disk_full
-
-
-def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> None:
-    """Call `write(file)` on a temporary file beside `path`, fsync it, then os.replace it onto `path`: a
-    reader sees the old file or the new one, never half of one (checkpoints, caches)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except (OSError, RuntimeError) as err:  # torch reports a full disk as "enforce fail at inline_container.cc"
-        if is_disk_full(err):
-            raise LitzooError(disk_full_message(path, err)) from err
-        raise
-    finally:
-        tmp.unlink(missing_ok=True)  # only left behind if something above failed
+from litzoo.atomic import atomic_write
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:

@@ -41,6 +41,10 @@ CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "data.num_classes": (_int_at_least(2), "an integer >= 2"),
     "optimizer.lr": (_positive_number, "a number > 0, e.g. 1e-3"),
     "seed": (lambda v: _int_at_least(0)(v), "an integer >= 0"),
+    "trainer.strategy": (lambda v: not (isinstance(v, str) and any(w in v for w in ("spawn", "fork", "notebook"))),
+                         "ddp, or another strategy that re-runs the command in each rank: ddp_spawn, ddp_fork and "
+                         "ddp_notebook train in worker processes whose epoch history never reaches the run record "
+                         "(it would say 0 epochs and no best epoch); trainer.strategy=ddp is the same DDP"),
 }
 
 
@@ -119,7 +123,7 @@ def explain(err: BaseException) -> str:
     """One paragraph for a failure: the message of errors litzoo raises on purpose, a plain rewording of
     known low-level ones (full disk, permissions), else the exception's type and first line."""
     if is_disk_full(err):
-        return disk_full_message(getattr(err, "filename", None) or "a checkpoint", err)
+        return disk_full_message(getattr(err, "filename", None), err)
     if isinstance(err, (PermissionError, NotADirectoryError, FileExistsError, IsADirectoryError)) or (
             isinstance(err, OSError) and err.errno == errno.EROFS):
         return (f"Cannot write {err.filename}: {err.strerror or err}. Choose a writable folder with "
@@ -150,18 +154,20 @@ def ensure_writable(folder: str | Path) -> None:
 
 
 def cli_run(fn: Callable[[], Any], verbose: bool = False) -> Any:
-    """Run a command's body: a failure prints one paragraph and exits (1; 3 diverged; 130 Ctrl-C); the
-    traceback comes back with verbose=true or HYDRA_FULL_ERROR=1."""
+    """Run a command's body: a failure prints one paragraph and exits (1; 3 diverged; 130 Ctrl-C, 143 SIGTERM);
+    the traceback comes back with verbose=true or HYDRA_FULL_ERROR=1."""
     import sys
 
     from litzoo.errors import DivergedError
+    from litzoo.signals import exit_code, stop_signal
 
     try:
         return fn()
-    except KeyboardInterrupt:
-        print("\nInterrupted: the run is recorded as `interrupted`; resume it with ckpt_path=<run dir>.",
+    except KeyboardInterrupt as err:  # Ctrl-C, or SIGTERM (litzoo.signals.Terminated)
+        sig = stop_signal(err)
+        print(f"\nInterrupted ({sig}): the run is recorded as `interrupted`; resume it with ckpt_path=<run dir>.",
               file=sys.stderr)
-        sys.exit(130)
+        sys.exit(exit_code(sig))
     except Exception as err:
         if verbose or os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise

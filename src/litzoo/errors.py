@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import errno
+import os
 import shutil
 from pathlib import Path
 
@@ -30,16 +31,27 @@ def diverged_message(what: str, value: float, epoch: int, step: int, lr: float |
             f"does not match the output layer. {kept}no checkpoint of the diverged model was kept or tested.")
 
 
-def disk_full_message(path: str | Path, err: BaseException) -> str:
-    """The paragraph for a write that failed for lack of space (torch reports it as a RuntimeError)."""
-    folder = Path(path).parent
+def disk_full_message(path: str | Path | None, err: BaseException, intact: bool = False) -> str:
+    """The paragraph for a write that failed for lack of space (torch reports it as a RuntimeError): the file,
+    and the free space and mount point of the filesystem that holds it (not of the working folder);
+    `intact`: the write was atomic (litzoo.atomic), so the file is as it was before."""
+    if path is None:
+        return (f"Could not write a file: the disk is full. Free some space or point the runs elsewhere with "
+                f"paths.log_dir=<folder>. ({type(err).__name__}: {str(err).splitlines()[0][:200]})")
+    folder = Path(path).absolute().parent
+    while not folder.exists() and folder != folder.parent:  # the folder may not have been made yet
+        folder = folder.parent
     try:
         free = f"{shutil.disk_usage(folder).free / 2**20:,.0f} MiB free"
     except OSError:
         free = "free space unknown"
-    return (f"Could not write {path}: the disk is full ({free} on the filesystem of {folder}). "
-            "Free some space or point the runs elsewhere with paths.log_dir=<folder>; "
-            f"the previous checkpoint is intact. ({type(err).__name__}: {str(err).splitlines()[0][:200]})")
+    mount = folder
+    while not os.path.ismount(mount) and mount != mount.parent:
+        mount = mount.parent
+    kept = f"{Path(path).name} is as it was (no half-written file is left). " if intact else ""
+    return (f"Could not write {path}: the disk is full ({free} on the filesystem mounted at {mount}). {kept}"
+            "Free some space or point the runs elsewhere with paths.log_dir=<folder>. "
+            f"({type(err).__name__}: {str(err).splitlines()[0][:200]})")
 
 
 def is_disk_full(err: BaseException) -> bool:

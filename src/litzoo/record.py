@@ -27,6 +27,7 @@ import yaml
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from litzoo.atomic import atomic_write_text
 from litzoo.errors import LitzooError
 
 FILENAME = "results.json"
@@ -75,11 +76,8 @@ def strict(obj: Any) -> Any:
 
 
 def write_results(run_dir: Path, results: dict[str, Any]) -> None:
-    """Atomic write of results.json (a reader never sees half a file)."""
-    path = Path(run_dir) / FILENAME
-    tmp = path.with_name(f".{FILENAME}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(strict(results), indent=2, allow_nan=False) + "\n")
-    tmp.replace(path)
+    """Atomic write of results.json (a reader never sees half a file; a full disk is a LitzooError naming it)."""
+    atomic_write_text(Path(run_dir) / FILENAME, json.dumps(strict(results), indent=2, allow_nan=False) + "\n")
 
 
 def read_text(path: Path, limit: int = MAX_BYTES) -> str | None:

@@ -3,46 +3,96 @@
     litzoo-train -m optimizer=adam,rmsprop seed=1,2          # summary.csv + summary.md in the sweep folder
     litzoo-train -m optimizer=adam,rmsprop seed=1,2 hydra.sweep.dir=<that folder>   # resume the sweep
     litzoo-sweep <sweep folder>                               # the table of any sweep, also while it runs
+
+This module runs one job (`run_job`); litzoo.multirun shapes the multirun around its jobs and ends it.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import os
 import shutil
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
-from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+from omegaconf import DictConfig, OmegaConf
 
-from litzoo import record
+from litzoo import ranks, record
+from litzoo.errors import LitzooError
 from litzoo.lock import LOCK_FILE, RunLocked, run_lock
-from litzoo.sweep_table import format_table, summary_rows, swept_keys, write_summary
+from litzoo.signals import sigterm_interrupts, stop_signal, stops_held
+from litzoo.sweep_table import format_table, summary_rows, try_write_summary
 
-RUN_DIR_ENV = "LITZOO_RUN_DIR"  # the run folder every DDP rank of a sweep job uses (config._run_dir_resolver)
-DDP_ENV = (RUN_DIR_ENV, "MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE", "PL_GLOBAL_SEED")
 KEEP_ON_RERUN = (".hydra", LOCK_FILE)  # a failed job re-runs in its own folder: everything else is its old attempt
+JOBS_ENV = "LITZOO_SWEEP_JOBS"  # the number of jobs, set in every job's environment (hydra.job.env_set)
+
+
+class SweepChanged(LitzooError):
+    """A sweep re-run in its folder with other settings than its jobs ran with: refused before any job."""
+
+
+@dataclass
+class ActiveSweep:
+    """The multirun this process runs, for its end after Ctrl-C, SIGTERM or a full disk. `dir` is None outside
+    one, and in a launcher's worker process (joblib, submitit), which runs jobs but not the multirun."""
+
+    dir: Path | None = None
+    job: str | None = None  # "job 3/4 (optimizer=adam seed=2)" while it runs
+    summaries: set[str] = field(default_factory=set)  # model summaries this sweep printed
+
+    def reset(self, sweep_dir: Path | None = None) -> None:
+        """A new multirun in `sweep_dir` (None: none any more)."""
+        self.dir, self.job, self.summaries = sweep_dir, None, set()
+
+
+ACTIVE = ActiveSweep()
 
 
 def run_job(cfg: DictConfig, train_fn: Callable[[DictConfig], dict[str, Any]]) -> float | None:
     """One multirun job: skipped when its record says ok, or when another live process holds its folder's lock
     (litzoo.lock); resumed from last.ckpt when it was cut short (interrupted, killed), else run afresh. Never
-    raises for a failed run (train wrote results.json), so the sweep goes on. Returns the objective, None when
-    the job is not ok (Optuna records a failed trial: optuna 2.10 raises on NaN)."""
-    run_dir = Path(cfg.paths.output_dir)
+    raises for a failed job (recorded, also when its own files could not be written), so the sweep goes on.
+    Ctrl-C or SIGTERM is recorded (`interrupted (SIGTERM)`) and ends the sweep; in a launcher's worker process
+    (joblib, submitit) it ends only the job, quietly. Returns the objective, None when the job is not ok
+    (Optuna records a failed trial: optuna 2.10 raises on NaN)."""
+    run_dir, hydra_cfg = Path(cfg.paths.output_dir), HydraConfig.get()
+    overrides, sweep_dir = list(hydra_cfg.overrides.task), Path(hydra_cfg.sweep.dir)
+    ACTIVE.job = _announce(hydra_cfg)
     try:
-        with run_lock(run_dir):  # first: a job another process trains is left untouched
+        with sigterm_interrupts(), run_lock(run_dir):  # the lock first: a job another process trains is left alone
             results = _run_locked(cfg, train_fn, run_dir)
     except RunLocked as err:
         print(f"[sweep] {run_dir.name}: held by {err.holder}, skipped")
         return None
-    write_summary(Path(HydraConfig.get().sweep.dir))  # kept current after every job: a crashed sweep has its table
+    except SweepChanged as err:  # every job would be refused alike: said once, and the sweep stops
+        print(f"\nError: {err}", file=sys.stderr)
+        raise SystemExit(1) from None
+    except KeyboardInterrupt:  # recorded by _run_locked
+        if ACTIVE.dir is not None:  # this process runs the sweep: litzoo.multirun.interrupted ends it
+            raise
+        with stops_held():  # after the sweep process wrote it: this job's end is in the last table
+            try_write_summary(sweep_dir)
+        return None
+    except Exception as err:  # noqa: BLE001 - the job's own files could not be written (a full disk)
+        results = _failed(run_dir, overrides, err)
+    ACTIVE.job = None
+    try_write_summary(sweep_dir)  # kept current after every job: a crashed sweep has its table
     return objective_value(results, cfg) if results.get("status") == "ok" else None
+
+
+def _announce(hydra_cfg: DictConfig) -> str:
+    """Print 'Job 3/4: optimizer=adam seed=2' (the overrides that vary); returns 'job 3/4 (...)'."""
+    excluded = set(hydra_cfg.job.config.override_dirname.exclude_keys)
+    shown = " ".join(o for o in hydra_cfg.overrides.task if o.split("=", 1)[0].lstrip("+~") not in excluded)
+    total = os.environ.get(JOBS_ENV)
+    number = f"{hydra_cfg.job.num + 1}" + (f"/{total}" if total else "")
+    print(f"\nJob {number}: {shown}", flush=True)
+    return f"job {number} ({shown})"
 
 
 def _run_locked(cfg: DictConfig, train_fn: Callable[[DictConfig], dict[str, Any]], run_dir: Path) -> dict[str, Any]:
@@ -64,17 +114,18 @@ def _run_locked(cfg: DictConfig, train_fn: Callable[[DictConfig], dict[str, Any]
     elif (previous or last.is_file()) and run_dir.resolve() == Path(hydra_cfg.runtime.output_dir).resolve():
         kept = _clear_attempt(run_dir)  # only ever in the job folder Hydra made for this job
         why = previous["error"] if status == "unreadable" else \
-            f"previous attempt {status if status in ('failed', 'diverged') else 'killed'}"
+            f"previous attempt {status if status in ('failed', 'diverged', 'interrupted') else 'killed'}"
         print(f"[sweep] {run_dir.name}: {why}; running it again from scratch (its files: {kept.relative_to(run_dir)}/)")
     _limit_threads(hydra_cfg.launcher)
     try:
-        with _ddp_children_run_this_job(cfg, overrides, run_dir):
+        with ranks.sweep_job(cfg, overrides, run_dir):
             return train_fn(cfg)
+    except KeyboardInterrupt as err:  # Ctrl-C, SIGTERM: the job is recorded, the sweep ends (`interrupted`)
+        with stops_held():
+            _record_interrupt(run_dir, overrides, stop_signal(err))
+        raise
     except Exception as err:  # noqa: BLE001 - recorded, and the sweep goes on with the next job
-        results = _failure_record(run_dir, overrides, err)
-        print(f"[sweep] {run_dir.name}: {results['status']}: {str(results.get('error')).splitlines()[0][:300]}",
-              file=sys.stderr)
-        return results
+        return _failed(run_dir, overrides, err)
 
 
 def _changed_keys(before: list[str], now: list[str]) -> set[str]:
@@ -88,11 +139,10 @@ def _check_runtime_only(run_dir: Path, before: list[str], now: list[str]) -> Non
     would put a different experiment in its folder (constants are not in folder names): refused, nothing
     touched."""
     from litzoo.config import is_runtime_key
-    from litzoo.errors import LitzooError
 
     changed = sorted(k for k in _changed_keys(before, now) if not is_runtime_key(k))
     if changed:
-        raise LitzooError(
+        raise SweepChanged(
             f"{run_dir} holds a run of this sweep job with other values of {', '.join(changed)} "
             f"(it ran with: {' '.join(before)}). Only runtime keys such as trainer.max_epochs may change "
             "when a sweep is re-run in its folder; start a new sweep (leave out hydra.sweep.dir) instead.")
@@ -105,14 +155,34 @@ def objective_value(results: dict[str, Any], cfg: DictConfig) -> float | None:
     return float(value) if value is not None else None
 
 
-def _failure_record(run_dir: Path, overrides: list[str], err: Exception) -> dict[str, Any]:
-    """The record train wrote; or, for a job refused before its run started, a `failed` one written here."""
+def _failed(run_dir: Path, overrides: list[str], err: Exception) -> dict[str, Any]:
+    """The record of a failed job (train's, else one written here if the folder still takes it), in one line."""
     from litzoo.checks import explain
 
     results = record.record_or_unreadable(run_dir)
-    if results.get("status") not in (None, "running", "unreadable"):
+    if results.get("status") in (None, "running", "unreadable"):
+        results, unrecorded = {"status": "failed", "error": explain(err)}, ""
+        try:
+            results = record.write_failure(run_dir, results["error"], overrides=overrides)
+        except (OSError, LitzooError) as write_err:
+            why = explain(write_err)
+            unrecorded = " (so it could not be recorded)" if why == results["error"] else f" (not recorded: {why})"
+        print(f"[sweep] {run_dir.name}: failed: {results['error']}{unrecorded}", file=sys.stderr)
         return results
-    return record.write_failure(run_dir, explain(err), overrides=overrides)
+    print(f"[sweep] {run_dir.name}: {results['status']}: {str(results.get('error')).splitlines()[0][:300]}",
+          file=sys.stderr)
+    return results
+
+
+def _record_interrupt(run_dir: Path, overrides: list[str], sig: str) -> None:
+    """A job interrupted before train recorded it (or killed while it did) is recorded `interrupted (SIG...)`."""
+    results = record.record_or_unreadable(run_dir)
+    if results.get("status") not in (None, "running"):
+        return  # train's own record: `interrupted (SIGTERM)`
+    results.update(status="interrupted", error=f"interrupted ({sig})", run_dir=str(run_dir.resolve()),
+                   overrides=results.get("overrides") or overrides, finished=record.now())
+    with contextlib.suppress(OSError, LitzooError):  # the sweep's end says what could not be written
+        record.write_results(run_dir, results)
 
 
 def _clear_attempt(run_dir: Path) -> Path:
@@ -148,86 +218,13 @@ def _limit_threads(launcher: DictConfig) -> None:
     print(f"[sweep] {why}: {threads} thread(s) in this job")
 
 
-@contextmanager
-def _ddp_children_run_this_job(cfg: DictConfig, overrides: list[str], run_dir: Path) -> Iterator[None]:
-    """Lightning's DDP launcher re-executes sys.argv in every other rank: in a sweep that would start the
-    whole multirun again. Make it this job as a single run in this job's folder (hydra.run.dir, which
-    Lightning appends, resolves through RUN_DIR_ENV); afterwards drop the job's process group and the
-    rank variables Lightning exported, or the next job would wait for ranks that have exited."""
-    strategy = str(OmegaConf.select(cfg, "trainer.strategy", default="") or "")
-    if not strategy.startswith("ddp") or "spawn" in strategy:
-        yield
-        return
-    argv, env = sys.argv[:], {k: os.environ.get(k) for k in DDP_ENV}
-    sys.argv = [argv[0], *overrides, *([f"ckpt_path={cfg.ckpt_path}"] if cfg.get("ckpt_path") else [])]
-    os.environ[RUN_DIR_ENV] = str(run_dir.resolve())
-    try:
-        yield
-    finally:
-        import torch.distributed as dist
-
-        if dist.is_available() and dist.is_initialized():
-            dist.destroy_process_group()
-        sys.argv = argv
-        for key, value in env.items():
-            os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
-
-
-def constant_override_keys(config: DictConfig) -> tuple[set[str], list[str]]:
-    """(keys the multirun varies, keys its command line sets to one value)."""
-    overrides = list(config.hydra.overrides.task)
-    varying = swept_keys(overrides, OmegaConf.select(config, "hydra.sweeper.params"))
-    keys = [o.split("=", 1)[0].lstrip("+~") for o in overrides]
-    return varying, [k for k in keys if k not in varying]
-
-
-class SweepSummary(Callback):
-    """Hydra callback (conf/hydra/default.yaml): job folders named by what varies, and the summary table at
-    the end of every multirun, which exits non-zero (after all jobs ran) when a job did not finish ok."""
-
-    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        _short_job_folders(config)
-        if "optuna" in str(OmegaConf.select(config, "hydra.sweeper._target_", default="")):
-            _optuna_follows_objective(config)
-
-    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        sweep_dir = Path(config.hydra.sweep.dir)
-        table = write_summary(sweep_dir)
-        print("\n" + format_table(table, shutil.get_terminal_size((120, 24)).columns))
-        bad = [row for row in table.rows if row["status"] != "ok"]
-        if bad:
-            print(f"\n{len(bad)} of {len(table.rows)} jobs did not finish ok ({', '.join(sorted({r['status'] for r in bad}))}): "
-                  f"see {sweep_dir / 'summary.md'}. Re-run the same command with hydra.sweep.dir={sweep_dir} "
-                  "to resume interrupted jobs and re-run failed ones (ok jobs are skipped).", file=sys.stderr)
-            raise SystemExit(1)  # Hydra's callbacks swallow Exceptions; SystemExit gets through
-
-
-def _short_job_folders(config: DictConfig) -> None:
-    """Keep constant overrides (trainer.max_epochs=3) out of every job's folder name (TensorBoard's run name).
-
-    Jobs are composed again from hydra.overrides.hydra plus their own overrides: an exclude_keys override
-    appended there reaches every job's override_dirname, with any launcher. Folders stay deterministic,
-    so re-running the sweep finds them (give the same constants: they are no longer in the name).
-    """
-    varying, constant = constant_override_keys(config)
-    if not varying or not constant:
-        return
-    excluded = list(config.hydra.job.config.override_dirname.exclude_keys) + constant
-    with read_write(config), open_dict(config):
-        config.hydra.overrides.hydra.append(
-            "hydra.job.config.override_dirname.exclude_keys=[" + ",".join(f"'{k}'" for k in excluded) + "]")
-
-
-def _optuna_follows_objective(config: DictConfig) -> None:
-    """hydra/sweeper=optuna optimises train.yaml's `objective` (its direction, unless hydra.sweeper.direction
-    is given), with a sampler seeded by `seed`: re-running the sweep asks the same trials, so it resumes."""
-    given = {o.split("=", 1)[0].lstrip("+~") for o in config.hydra.overrides.hydra}
-    with read_write(config), open_dict(config):
-        if "hydra.sweeper.direction" not in given:
-            config.hydra.sweeper.direction = OmegaConf.select(config, "objective.direction", default="minimize")
-        sampler = config.hydra.sweeper.sampler
-        if "seed" in sampler and sampler.seed is None and isinstance(config.get("seed"), int):
-            config.hydra.sweeper.sampler.seed = config.seed
+def first_showing(text: str) -> bool:
+    """True unless this sweep already printed `text` (the model summary: once per sweep and model, not per job)."""
+    if ACTIVE.dir is None:
+        return True
+    seen = text in ACTIVE.summaries
+    ACTIVE.summaries.add(text)
+    return not seen
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -238,6 +235,8 @@ def main(argv: list[str] | None = None) -> None:
     if not summary_rows(args.sweep_dir):
         sys.exit(f"litzoo-sweep: no jobs in {args.sweep_dir}: expected a multirun folder whose job folders hold "
                  ".hydra/ or results.json (litzoo-train -m ... writes them under logs/<name>/multiruns/<time>/).")
-    table = write_summary(args.sweep_dir)
+    table, problem = try_write_summary(args.sweep_dir)
     print(format_table(table, shutil.get_terminal_size((120, 24)).columns))
+    if problem:
+        sys.exit(1)
     print(f"\nWritten: {args.sweep_dir / 'summary.csv'}, {args.sweep_dir / 'summary.md'}")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +20,9 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from litzoo import lock, record
+from litzoo.atomic import atomic_write_text
+from litzoo.checks import explain
+from litzoo.errors import LitzooError
 
 DEFAULT_OBJECTIVE = {"metric": "best/val_loss", "direction": "minimize"}
 # Printed columns dropped first when the table is wider than the terminal (the files keep them all).
@@ -179,15 +182,20 @@ def write_summary(sweep_dir: Path) -> SweepTable:
     writer = csv.writer(out)
     writer.writerow(table.columns)
     writer.writerows([[_cell(c, row.get(c)) for c in table.columns] for row in table.rows])
-    _atomic_write(table.sweep_dir / "summary.csv", out.getvalue())
-    _atomic_write(table.sweep_dir / "summary.md", _markdown(table))
+    atomic_write_text(table.sweep_dir / "summary.csv", out.getvalue())
+    atomic_write_text(table.sweep_dir / "summary.md", _markdown(table))
     return table
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+def try_write_summary(sweep_dir: Path) -> tuple[SweepTable, str | None]:
+    """write_summary, or the table and why it could not be written (a full disk: the old files stay whole),
+    said in one line: a sweep and litzoo-sweep go on to print the table."""
+    try:
+        return write_summary(sweep_dir), None
+    except (OSError, LitzooError) as err:
+        problem = f"The summary was not updated: {explain(err)}"
+        print(f"[sweep] {problem}", file=sys.stderr)
+        return build_table(sweep_dir), problem
 
 
 def _counts(table: SweepTable) -> str:

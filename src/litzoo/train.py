@@ -26,6 +26,8 @@ from litzoo.errors import DivergedError, LitzooError
 from litzoo.hparams import log_run_hparams
 from litzoo.lock import is_rank_zero as _is_rank_zero
 from litzoo.loggers import tensorboard_writer
+from litzoo.ranks import with_ranks
+from litzoo.signals import install as install_signals, stop_signal
 
 # Lightning and torch (3-8 s to import here) are imported where a run needs them: `litzoo-train --help`
 # and a config error answer without paying for them.
@@ -218,7 +220,7 @@ def train(cfg: DictConfig, provenance: dict[str, Any] | None = None,
                 run.update(status="ok")
                 run["warnings"] += record.learning_warnings(run["metrics"], cfg.data.get("num_classes"))
             except (KeyboardInterrupt, SystemExit) as err:  # Lightning turns Ctrl-C into SystemExit(1)
-                run.update(status="interrupted", error="interrupted by the user (Ctrl-C)")
+                run.update(status="interrupted", error=f"interrupted ({stop_signal(err)})")
                 signal.signal(signal.SIGINT, signal.default_int_handler)  # Lightning left SIGINT ignored
                 raise KeyboardInterrupt from err
             except Exception as err:
@@ -319,13 +321,14 @@ def _hydra_entry(cfg: DictConfig) -> float | None:
         from litzoo.sweep import run_job
 
         return run_job(cfg, train)
-    results = cli_run(lambda: train(cfg), bool(cfg.get("verbose")))
+    results = cli_run(lambda: with_ranks(cfg.paths.output_dir, lambda: train(cfg)), bool(cfg.get("verbose")))
     return results["metrics"].get("best/val_loss")  # the objective a sweeper minimises
 
 
 def main() -> None:
     """Console script `litzoo-train`: a Hydra app over conf/train.yaml; `ckpt_path=` resumes with the
     checkpoint's own config (only runtime keys may be overridden), without Hydra rewriting the run."""
+    install_signals()  # SIGTERM (SLURM's time limit) ends a run or sweep as Ctrl-C does, named as SIGTERM
     register_resolvers()
     sys.argv[1:] = _logger_off(sys.argv[1:])  # before Hydra, which reads sys.argv itself
     args = sys.argv[1:]
@@ -333,10 +336,16 @@ def main() -> None:
     if any(a.startswith("ckpt_path=") and a != "ckpt_path=null" for a in args) and not multirun:
         verbose = "verbose=true" in args
         cfg, provenance, applied = cli_run(lambda: resume_config(args), verbose)
-        cli_run(lambda: train(cfg, provenance, applied), verbose or bool(cfg.get("verbose")))
+        cli_run(lambda: with_ranks(cfg.paths.output_dir, lambda: train(cfg, provenance, applied)),
+                verbose or bool(cfg.get("verbose")))
         return
     cli_run(lambda: _check_log_root(args), "verbose=true" in args)
-    hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")(_hydra_entry)()
+    try:
+        hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")(_hydra_entry)()
+    except KeyboardInterrupt as err:  # a sweep's, or one between Hydra's steps (a run's own: cli_run)
+        from litzoo.multirun import interrupted
+
+        sys.exit(interrupted(err))
 
 
 def _check_log_root(args: list[str]) -> None:
