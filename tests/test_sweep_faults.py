@@ -269,7 +269,6 @@ def test_first_showing_answers_once_per_sweep_and_text(tmp_path: Path) -> None:
     assert first_showing("summary")
 
 
-@pytest.mark.xfail(strict=True, reason="train._fit_and_test must ask litzoo.sweep.first_showing(table) first")
 def test_a_sweep_prints_the_model_summary_once(tmp_path: Path) -> None:
     out = litzoo_train(tmp_path, "-m", "optimizer=adam,rmsprop", *FAST)
     assert out.returncode == 0, out.stderr[-3000:]

@@ -134,6 +134,7 @@ def _fit_and_test(cfg: DictConfig, run: dict[str, Any], ckpt: Path | None) -> di
 
     from litzoo.callbacks.history import History
     from litzoo.summary import format_summary
+    from litzoo.sweep import first_showing
 
     run_dir = Path(run["run_dir"])
     if ckpt is not None:  # before anything is built: the file's own config must pass litzoo.trust too
@@ -144,7 +145,7 @@ def _fit_and_test(cfg: DictConfig, run: dict[str, Any], ckpt: Path | None) -> di
     if _is_rank_zero() and not (run_dir / "config.yaml").exists():  # the original config is never overwritten
         OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
     table = format_summary(task.net, title=cfg.name)
-    if _is_rank_zero():
+    if _is_rank_zero() and first_showing(table):  # once per sweep and model, not per job
         print(table)
     writer = tensorboard_writer(trainer.logger)
     if hasattr(writer, "add_text"):
