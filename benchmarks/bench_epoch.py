@@ -109,8 +109,8 @@ def epoch_timer(startup: bool = False):
 
 def litzoo_epoch(overrides: list[str], startup: bool = False):
     """(training seconds, seconds after the last batch to the end of fit, time of the first step, data module)."""
-    from litzoo.config import compose_config
-    from litzoo.train import build
+    from litzoo.run.compose import compose_config
+    from litzoo.run.build import build
 
     timer = epoch_timer(startup)
     cfg = compose_config(overrides)

@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 from hydra.utils import instantiate
 
-from litzoo.config import compose_config
+from litzoo.run.compose import compose_config
 from litzoo.data.features import extract
 from litzoo.data.image_folder import load_folder, preprocess_images
 from litzoo.models.pretrained import transfer_model

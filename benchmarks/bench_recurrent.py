@@ -3,7 +3,7 @@
     python benchmarks/bench_recurrent.py                     # 3 alternating reps of 100 batches each
     python benchmarks/bench_recurrent.py --batches 0 --reps 2   # whole epochs
 
-Both models come from the real configs (`compose_config(['experiment=...'])` and `litzoo.train.build`:
+Both models come from the real configs (`compose_config(['experiment=...'])` and `litzoo.run.fit.build`:
 the same network, optimizer and loss as `litzoo-train`), train on the same windows (the first N training
 batches of jena_gru's data module, held in memory), and alternate batch by batch in one process, so
 load changes on a shared machine hit both. Timed: forward, loss, backward, optimizer step. Keras' GRU with
@@ -22,8 +22,8 @@ from collections.abc import Callable
 
 import torch
 
-from litzoo.config import compose_config
-from litzoo.train import build
+from litzoo.run.compose import compose_config
+from litzoo.run.build import build
 
 
 def hardware() -> str:

@@ -37,8 +37,8 @@ class EpochStarts(pl.Callback):
 def fit(epochs: int, visualize: bool, root: str) -> tuple[list[float], float, float]:
     """Epoch durations (epochs 2..n-1), the seconds after training (on_fit_end) and the visualizer's own
     per-epoch seconds (its `spent`, all epochs)."""
-    from litzoo.config import compose_config
-    from litzoo.train import build
+    from litzoo.run.compose import compose_config
+    from litzoo.run.build import build
 
     overrides = [f"paths.root_dir={root}", f"paths.output_dir={root}/run{time.perf_counter_ns()}",
                  "trainer.accelerator=cpu", f"trainer.max_epochs={epochs}"]

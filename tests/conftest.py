@@ -10,7 +10,7 @@ import torch
 from omegaconf import DictConfig
 
 from fakedata import write_mnist
-from litzoo.config import compose_config
+from litzoo.run.compose import compose_config
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 os.environ.pop("LITZOO_DATA", None)  # tests never read a developer's data folder unless they ask

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 
-import litzoo.checkpoint as ckpt_mod
-from litzoo.checkpoint import AtomicCheckpointIO
-from litzoo.train import train
+import litzoo.run.checkpoint as ckpt_mod
+from litzoo.run.checkpoint import AtomicCheckpointIO
+from litzoo.run.fit import train
 
 
 def _torch_save_that_dies(exc: BaseException):

@@ -9,9 +9,9 @@ from hydra.errors import ConfigCompositionException
 import pytorch_lightning as pl
 from hydra.utils import get_class, instantiate
 
-from litzoo.config import CONF_DIR
+from litzoo.run.compose import CONF_DIR
 from litzoo.models.resolvers import output_units
-from litzoo.train import build, resolve_precision
+from litzoo.run.build import build, resolve_precision
 
 GROUPS = ["data", "task", "augmentation", "optimizer", "scheduler", "trainer", "callbacks", "logger"]
 OPTIONS = [(g, p.stem) for g in GROUPS for p in sorted((CONF_DIR / g).glob("*.yaml"))]

@@ -19,8 +19,8 @@ from tensorboard.plugins.custom_scalar import layout_pb2
 from litzoo.callbacks.curves import plot_learning_curves, tensorboard_layout
 from litzoo.callbacks.history import epoch_values
 from litzoo.callbacks.progress import epoch_lines, format_duration, format_step_time, keras_line
-from litzoo.console import draw_live, run_console
-from litzoo.train import train
+from litzoo.run.console import draw_live, run_console
+from litzoo.run.fit import train
 
 EPOCH_LINE = re.compile(r"^Epoch (\d+)/3  18/18 .* - acc: [\d.]+ - loss: [\d.]+ - val_acc: [\d.]+ - val_loss: [\d.]+$")
 BANNERS = ("GPU available", "TPU available", "HPU available", "LOCAL_RANK", "💡", "litlogger", "litmodels",
@@ -44,7 +44,7 @@ def show_as_python_does(message: Warning | str, category: type[Warning], filenam
 @pytest.fixture(scope="module")
 def piped(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """3 epochs of the default experiment with stdout/stderr captured (not a TTY), as CI or nohup see them."""
-    from litzoo.config import compose_config
+    from litzoo.run.compose import compose_config
 
     root = tmp_path_factory.mktemp("console")
     cfg = compose_config([f"paths.root_dir={root}", f"paths.output_dir={root}/run", "trainer.accelerator=cpu",
@@ -227,7 +227,7 @@ def test_cli_start_is_quiet_in_a_fresh_interpreter(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    out = subprocess.run([sys.executable, "-m", "litzoo.train", "trainer.max_epochs=1", "callbacks=minimal",
+    out = subprocess.run([sys.executable, "-m", "litzoo.cli.train", "trainer.max_epochs=1", "callbacks=minimal",
                           "logger=none", f"paths.root_dir={tmp_path}"], cwd=tmp_path, capture_output=True,
                          text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
@@ -238,7 +238,7 @@ def test_cli_start_is_quiet_in_a_fresh_interpreter(tmp_path: Path) -> None:
 
 
 def test_warnings_show_the_message_not_our_source_line() -> None:
-    from litzoo.console import quiet_lightning
+    from litzoo.run.console import quiet_lightning
 
     before = warnings.formatwarning
     with quiet_lightning(False):

@@ -14,7 +14,7 @@ from hydra.utils import instantiate
 from fakedata_images import write_image_folder
 from fakedata_text import write_climate_csv
 from litzoo.augment import ImageDataGenerator
-from litzoo.config import CONF_DIR
+from litzoo.run.compose import CONF_DIR
 from litzoo.data.base import EpochBatchSampler, InMemoryDataModule
 from litzoo.data.digits import DigitsDataModule
 from litzoo.data.digits_csv import DigitsCSVDataModule
@@ -24,7 +24,7 @@ from litzoo.data.imdb import ImdbDataModule
 from litzoo.data.mnist import MNISTDataModule
 from litzoo.data.timeseries import TimeseriesDataModule
 from litzoo.errors import LitzooError
-from litzoo.train import train
+from litzoo.run.fit import train
 
 
 

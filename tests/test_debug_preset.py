@@ -8,8 +8,8 @@ import pytest
 from fakedata import write_mnist
 from fakedata_images import write_digits_csv, write_image_folder
 from fakedata_text import write_aclimdb_tree, write_glove
-from litzoo.config import CONF_DIR, compose_config
-from litzoo.train import train
+from litzoo.run.compose import CONF_DIR, compose_config
+from litzoo.run.fit import train
 
 EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
 PRETRAINED = ("vgg16", "resnet50")  # a random 14-25M-parameter base at 150x150 (or 224) on CPU: slow

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import errno
 import io
-import json
 import os
 from pathlib import Path
 
 import pytest
 
-from litzoo import record, sweep
+from litzoo.run import record
+from litzoo.cli import sweep
 from litzoo.errors import LitzooError, disk_full_message
 from test_sweep_faults import FAST, litzoo_train, no_process_left, summary, the_sweep
 
@@ -73,7 +73,7 @@ def test_the_paragraph_names_the_file_and_the_filesystem_that_holds_it(tmp_path:
 
 def test_a_record_that_cannot_be_written_is_named_and_leaves_no_temp_file(tmp_path: Path, full_disk) -> None:
     """Was: "Could not write a checkpoint" (explain() had no file name), a 0-byte .results.json.<pid>.tmp left."""
-    from litzoo.checks import explain
+    from litzoo.run.checks import explain
 
     record.write_results(tmp_path, {"status": "running"})
     full_disk("results.json")
@@ -126,7 +126,7 @@ def test_a_full_disk_during_a_sweep_is_recorded_where_it_can_be_and_ends_the_swe
 
 def test_explain_without_a_file_name_does_not_guess_one() -> None:
     """Was: "Could not write a checkpoint", with the free space of the working folder."""
-    from litzoo.checks import explain
+    from litzoo.run.checks import explain
 
     message = explain(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)))
     assert message.startswith("Could not write a file: the disk is full") and "checkpoint" not in message

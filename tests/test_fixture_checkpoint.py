@@ -8,7 +8,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from litzoo import evaluate, train as train_mod
+from litzoo.cli import eval as evaluate, train as train_mod
 
 FIXTURE = Path(__file__).parent / "fixtures" / "run_2026-11-30"
 

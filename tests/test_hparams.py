@@ -8,7 +8,7 @@ from pathlib import Path
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
-from litzoo.hparams import run_hparams, run_metrics
+from litzoo.run.hparams import run_hparams, run_metrics
 
 EXPECTED = {"model", "data", "optimizer", "scheduler", "augmentation", "seed", "lr", "batch_size", "max_epochs"}
 
@@ -24,7 +24,7 @@ def read_hparams(run_dir: Path) -> tuple[dict[str, object], set[str]]:
 
 
 def test_runs_with_different_optimizers_have_the_same_hparams_keys(tmp_path: Path) -> None:
-    cmd = [sys.executable, "-m", "litzoo.train", "-m", "optimizer=adam,sgd", "trainer=debug", f"paths.root_dir={tmp_path}"]
+    cmd = [sys.executable, "-m", "litzoo.cli.train", "-m", "optimizer=adam,sgd", "trainer=debug", f"paths.root_dir={tmp_path}"]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     (sweep,) = (tmp_path / "logs" / "digits_convnet" / "multiruns").iterdir()
@@ -57,8 +57,8 @@ def test_lightning_stand_in_loggers_take_no_hparams(make_cfg, tmp_path: Path, mo
     from pytorch_lightning.loggers import TensorBoardLogger
     from pytorch_lightning.loggers.logger import DummyLogger
 
-    from litzoo.hparams import log_run_hparams
-    from litzoo.loggers import takes_hparams, tensorboard_writer
+    from litzoo.run.hparams import log_run_hparams
+    from litzoo.run.loggers import takes_hparams, tensorboard_writer
 
     cfg, results = make_cfg(), {"global_step": 3, "metrics": {"best/val_loss": 0.5}}
     assert not takes_hparams(DummyLogger()) and tensorboard_writer(DummyLogger()) is None

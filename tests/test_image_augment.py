@@ -9,8 +9,9 @@ from hydra.utils import instantiate
 
 from fakedata_images import write_image_folder
 from litzoo.augment import ImageDataGenerator
-from litzoo.config import CONF_DIR
-from litzoo.train import build, train
+from litzoo.run.compose import CONF_DIR
+from litzoo.run.build import build
+from litzoo.run.fit import train
 
 PRESETS = sorted(p.stem for p in (CONF_DIR / "augmentation").glob("*.yaml") if p.stem != "none")
 

@@ -11,7 +11,7 @@ from fakedata_images import write_digits_csv, write_image_folder
 from litzoo.data.base import CorruptFileError, DatasetNotFoundError
 from litzoo.data.digits_csv import DigitsCSVDataModule, main, read_digits_csv, write_digit_recognizer_csv
 from litzoo.data.image_folder import ImageFolderDataModule, preprocess_images
-from litzoo.train import train
+from litzoo.run.fit import train
 
 
 def folder_dm(root: Path, **kw) -> ImageFolderDataModule:

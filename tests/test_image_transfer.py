@@ -9,7 +9,8 @@ import torch
 
 from fakedata_images import write_image_folder
 from litzoo.data.features import FeatureDataModule
-from litzoo.train import build, train
+from litzoo.run.build import build
+from litzoo.run.fit import train
 
 SMALL = ["data.folder=imgs", "data.target_size=[32,32]", "data.batch_size=4", "model.weights=none",
          "callbacks.conv_visualizer=null", "callbacks.finetune.unfreeze_at_epoch=1"]

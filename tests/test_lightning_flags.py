@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from litzoo.errors import LitzooError
-from litzoo.train import build, train
+from litzoo.run.build import build
+from litzoo.run.fit import train
 
 QUICK = ["trainer=debug", "callbacks=minimal"]  # no end-of-fit pictures: seconds a run
 
@@ -73,14 +74,14 @@ def test_a_top_level_key_nothing_reads_is_named_before_training(make_cfg, capsys
 
 
 def test_logger_false_and_null_mean_no_logger(tmp_path: Path) -> None:
-    cmd = [sys.executable, "-m", "litzoo.train", "logger=false", *QUICK, "test=false", f"paths.root_dir={tmp_path}"]
+    cmd = [sys.executable, "-m", "litzoo.cli.train", "logger=false", *QUICK, "test=false", f"paths.root_dir={tmp_path}"]
     env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env)
     assert out.returncode == 0, out.stderr[-3000:]
     (run_dir,) = (tmp_path / "logs" / "digits_convnet" / "runs").iterdir()
     assert json.loads((run_dir / "results.json").read_text())["status"] == "ok"
     assert not list(run_dir.glob("events.out.tfevents.*"))
-    from litzoo.train import _logger_off  # the same rewrite of a sweep's list
+    from litzoo.cli.train import _logger_off  # the same rewrite of a sweep's list
 
     assert _logger_off(["-m", "logger=null,tensorboard", "logger=False", "seed=1"]) == [
         "-m", "logger=none,tensorboard", "logger=none", "seed=1"]

@@ -1,4 +1,4 @@
-"""One writer per run folder (litzoo.lock): a second process is refused naming the holder, a killed holder's
+"""One writer per run folder (litzoo.run.lock): a second process is refused naming the holder, a killed holder's
 lock is taken over, nested use in one process keeps the lock, two resumes of one run never interleave."""
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from litzoo.lock import LOCK_FILE, RunLocked, holder, run_lock
+from litzoo.run.lock import LOCK_FILE, RunLocked, holder, run_lock
 
 HOLD = """import sys, time
-from litzoo.lock import run_lock
+from litzoo.run.lock import run_lock
 with run_lock(sys.argv[1]):
     print("held", flush=True)
     time.sleep(300)
@@ -32,7 +32,7 @@ def hold_in_child(run_dir: Path) -> subprocess.Popen:
 
 
 def holder_seen_by_another_process(run_dir: Path) -> str:
-    code = "import sys\nfrom litzoo.lock import holder\nprint(holder(sys.argv[1]))"
+    code = "import sys\nfrom litzoo.run.lock import holder\nprint(holder(sys.argv[1]))"
     return subprocess.run([sys.executable, "-c", code, str(run_dir)], capture_output=True, text=True).stdout.strip()
 
 
@@ -93,11 +93,11 @@ def epochs_in(run: Path) -> list[int]:
 
 
 def test_two_resumes_of_one_run_at_once_one_is_refused(make_cfg, tmp_path: Path) -> None:
-    from litzoo.train import train
+    from litzoo.run.fit import train
 
     run = tmp_path / "run"
     train(make_cfg(*FAST, "trainer.max_epochs=1"))
-    cmd = [sys.executable, "-m", "litzoo.train", f"ckpt_path={run}", "trainer.max_epochs=500"]
+    cmd = [sys.executable, "-m", "litzoo.cli.train", f"ckpt_path={run}", "trainer.max_epochs=500"]
     procs = [subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for _ in range(2)]
     deadline = time.time() + 240

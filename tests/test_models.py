@@ -21,7 +21,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from expected_params import EXPECTED
-from litzoo.config import CONF_DIR
+from litzoo.run.compose import CONF_DIR
 from litzoo.models import layers as L
 from litzoo.models import sequence as S
 from litzoo.summary import count_params, summary_rows

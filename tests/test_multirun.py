@@ -10,7 +10,7 @@ from pathlib import Path
 
 
 def test_two_job_multirun(tmp_path: Path) -> None:
-    cmd = [sys.executable, "-m", "litzoo.train", "-m", "optimizer=adam,rmsprop", "trainer.max_epochs=1",
+    cmd = [sys.executable, "-m", "litzoo.cli.train", "-m", "optimizer=adam,rmsprop", "trainer.max_epochs=1",
            f"paths.root_dir={tmp_path}"]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]

@@ -10,7 +10,8 @@ import torch.nn.functional as F
 from fakedata_images import write_image_folder
 from litzoo.models.resolvers import output_activation, output_units
 from litzoo.tasks import classification_kind
-from litzoo.train import build, train
+from litzoo.run.build import build
+from litzoo.run.fit import train
 
 SMALL = ["model=cats_dogs_small_convnet", "data=image_folder", "data.folder=imgs", "data.target_size=[48,48]",
          "data.batch_size=4", "trainer.max_epochs=1", "logger=none", "callbacks=minimal"]

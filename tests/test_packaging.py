@@ -23,7 +23,7 @@ def test_wheel_has_the_configs_and_summary_runs_from_an_empty_folder(tmp_path: P
     empty.mkdir()
     code = ("import sys; sys.path.insert(0, sys.argv[1]); import litzoo; "
             "assert litzoo.__file__.startswith(sys.argv[1]), litzoo.__file__; "
-            "from litzoo.summary import main; main(['experiment=mnist_convnet']); "
+            "from litzoo.cli.summary import main; main(['experiment=mnist_convnet']); "
             "assert 'pytorch_lightning' not in sys.modules, 'litzoo-summary must not import Lightning'")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     run = subprocess.run([sys.executable, "-c", code, str(site)], cwd=empty, capture_output=True, text=True,

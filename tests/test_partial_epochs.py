@@ -11,8 +11,8 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import open_dict
 
-from litzoo.config import compose_config
-from litzoo.train import train
+from litzoo.run.compose import compose_config
+from litzoo.run.fit import train
 
 QUIET = ["logger=none", "callbacks.conv_visualizer=null", "callbacks.learning_curves=null", "trainer.accelerator=cpu"]
 KEYS = ("last/loss", "last/acc", "last/val_loss", "last/val_acc", "best/val_loss", "test/loss", "test/acc")

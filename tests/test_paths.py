@@ -7,8 +7,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from litzoo import evaluate, train as train_mod
-from litzoo.config import compose_config
+from litzoo.cli import eval as evaluate, train as train_mod
+from litzoo.run.compose import compose_config
 
 WEIRD = "run (1) jürgen, #2'"
 

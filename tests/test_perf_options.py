@@ -11,7 +11,7 @@ from hydra.utils import instantiate
 
 from litzoo.models.sequential import sequential
 from litzoo.tasks import ClassificationTask, use_channels_last
-from litzoo.train import train
+from litzoo.run.fit import train
 
 
 def dense(units: int, activation: str) -> torch.nn.Module:

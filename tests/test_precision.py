@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from litzoo.train import resolve_precision
+from litzoo.run.build import resolve_precision
 
 
 @pytest.mark.parametrize(("cuda", "bf16", "accelerator", "expected"), [
@@ -26,7 +26,7 @@ def test_explicit_precision_wins(monkeypatch) -> None:
 
 
 def test_cpu_run_is_fp32(make_cfg) -> None:
-    from litzoo.train import build
+    from litzoo.run.build import build
 
     _, _, trainer = build(make_cfg("logger=none"))
     assert trainer.precision == "32-true"
@@ -35,7 +35,7 @@ def test_cpu_run_is_fp32(make_cfg) -> None:
 def test_no_logger_drops_logger_only_callbacks(make_cfg) -> None:
     from pytorch_lightning.callbacks import LearningRateMonitor
 
-    from litzoo.train import build
+    from litzoo.run.build import build
 
     _, _, trainer = build(make_cfg("logger=none"))
     assert trainer.logger is None

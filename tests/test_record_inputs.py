@@ -1,5 +1,5 @@
 """Records read from disk are input, not code: results.json and Hydra's YAML files are size-bounded, strictly
-UTF-8 and of the right shape, or named as unreadable in one line with the reason (litzoo.record)."""
+UTF-8 and of the right shape, or named as unreadable in one line with the reason (litzoo.run.record)."""
 from __future__ import annotations
 
 import csv
@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from litzoo import record, sweep
+from litzoo.run import record
+from litzoo.cli import sweep
 
 BAD_RESULTS = {
     "a JSON list": (b"[1, 2]\n", "not a JSON object but an array"),

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from omegaconf import DictConfig, open_dict
 
-from litzoo.train import train
+from litzoo.run.fit import train
 
 KEYS = ("last/loss", "last/acc", "last/val_loss", "last/val_acc", "best/val_loss", "test/loss", "test/acc")
 
@@ -44,7 +44,8 @@ def test_run_dir_resolution(tmp_path: Path) -> None:
     """hydra.run.dir: ckpt_path=last -> newest run with last.ckpt; a run dir or a .ckpt -> that run."""
     import os
 
-    from litzoo.config import _run_dir_resolver, find_run_dir
+    from litzoo.run.compose import _run_dir_resolver
+    from litzoo.run.resume import find_run_dir
 
     old, new = tmp_path / "2026-01-01_00-00-00", tmp_path / "2026-01-02_00-00-00"
     for i, run in enumerate((old, new)):

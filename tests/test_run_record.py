@@ -10,10 +10,10 @@ import pytest
 import torch
 from pytorch_lightning.callbacks import Callback
 
-from litzoo.config import resume_config
+from litzoo.run.resume import resume_config
 from litzoo.errors import DivergedError, LitzooError
 from litzoo.tasks import ClassificationTask
-from litzoo.train import train
+from litzoo.run.fit import train
 
 FAST = ("++trainer.limit_train_batches=4", "data.batch_size=32", "callbacks=minimal", "logger=none")
 
@@ -148,7 +148,7 @@ def test_moved_run_keeps_its_best_checkpoint(make_cfg, tmp_path: Path, monkeypat
 
 
 def test_eval_follows_a_new_data_location(make_cfg, mnist_root: Path, tmp_path: Path, monkeypatch, capsys) -> None:
-    from litzoo.evaluate import evaluate
+    from litzoo.cli.eval import evaluate
 
     cfg = make_cfg("experiment=mnist_convnet", "data.download=false", *FAST, "trainer.max_epochs=1")
     results = train(cfg)
@@ -162,7 +162,7 @@ def test_eval_follows_a_new_data_location(make_cfg, mnist_root: Path, tmp_path: 
 
 
 def test_full_disk_is_one_clear_paragraph(make_cfg, tmp_path: Path, monkeypatch) -> None:
-    import litzoo.checkpoint as ckpt_io
+    import litzoo.run.checkpoint as ckpt_io
 
     def full(obj, f, *a, **k):
         f.write(b"partial")
@@ -183,7 +183,7 @@ def test_ctrl_c_records_interrupted_and_resumes(tmp_path: Path) -> None:
     import time
 
     run = tmp_path / "run"
-    cmd = [sys.executable, "-m", "litzoo.train", f"paths.root_dir={tmp_path}", "trainer.max_epochs=200",
+    cmd = [sys.executable, "-m", "litzoo.cli.train", f"paths.root_dir={tmp_path}", "trainer.max_epochs=200",
            "callbacks=minimal", "logger=none", f"hydra.run.dir={run}"]
     proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
@@ -204,7 +204,7 @@ def test_ctrl_c_records_interrupted_and_resumes(tmp_path: Path) -> None:
 
 def test_a_classifier_stuck_at_chance_is_flagged_not_hidden() -> None:
     """day27_complete (seed 42): every ReLU of its Dense(6) died in epoch 1, val acc 0.5 for 10 epochs, status ok."""
-    from litzoo.record import learning_warnings
+    from litzoo.run.record import learning_warnings
 
     stuck = {"best/val_acc": 0.5, "last/acc": 0.5, "best/val_loss": 0.6931}
     (warning,) = learning_warnings(stuck, 2)
@@ -220,7 +220,7 @@ def test_runs_started_in_the_same_second_never_share_a_folder(tmp_path: Path, mo
     overwrote each other's results.json, history and checkpoints. The folder is now claimed with mkdir."""
     from datetime import datetime
 
-    import litzoo.config as config
+    import litzoo.run.resume as config
 
     class Frozen(datetime):
         @classmethod
@@ -237,7 +237,7 @@ def test_runs_started_in_the_same_second_never_share_a_folder(tmp_path: Path, mo
 def test_a_run_refuses_an_unreadable_record_in_its_folder(make_cfg, tmp_path: Path) -> None:
     """A resume keeps the record's `started` and `resumes`: from a record that is not a JSON object it would
     crash (AttributeError) or guess; it is named in one line and nothing is trained."""
-    from litzoo.record import UnreadableRecord
+    from litzoo.run.record import UnreadableRecord
 
     run = tmp_path / "run"
     run.mkdir()

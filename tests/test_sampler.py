@@ -82,7 +82,7 @@ DDP_SCRIPT = """
 import sys
 import pytorch_lightning as pl
 from hydra.utils import instantiate
-from litzoo.config import compose_config
+from litzoo.run.compose import compose_config
 
 cfg = compose_config([f"paths.root_dir={sys.argv[1]}", "logger=none", "callbacks=minimal"])
 task = instantiate(cfg.task, net=instantiate(cfg.model), optimizer=instantiate(cfg.optimizer), scheduler=None)

@@ -5,7 +5,6 @@ import subprocess
 import sys
 
 import pytest
-import torch
 from hydra.utils import instantiate
 
 from litzoo.models.sequential import sequential
@@ -55,7 +54,7 @@ def test_shape_notation() -> None:
 
 
 def test_summary_cli_needs_no_data(tmp_path) -> None:
-    env_cmd = [sys.executable, "-m", "litzoo.summary", "experiment=mnist_convnet", f"paths.data_dir={tmp_path}"]
+    env_cmd = [sys.executable, "-m", "litzoo.cli.summary", "experiment=mnist_convnet", f"paths.data_dir={tmp_path}"]
     out = subprocess.run(env_cmd, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "(None, 26, 26, 32)" in out.stdout and "Total params: 93,322" in out.stdout
@@ -65,7 +64,7 @@ def test_summary_cli_needs_no_data(tmp_path) -> None:
 
 def test_a_bad_layer_argument_is_one_paragraph_naming_layer_and_choices(capsys: pytest.CaptureFixture) -> None:
     """Hydra wraps the layer's ValueError in an InstantiationException whose first line names nothing."""
-    from litzoo.summary import main
+    from litzoo.cli.summary import main
 
     with pytest.raises(SystemExit) as exit_:
         main(["experiment=mnist_fast", "model.kernel_initializer=xavier"])

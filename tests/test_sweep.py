@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from litzoo import sweep
-from litzoo.lock import LOCK_FILE, run_lock
+from litzoo.cli import sweep
+from litzoo.run.lock import LOCK_FILE, run_lock
 from test_locks import HOLD
 
 FAST = ["trainer=debug", "test=false"]  # 1 epoch of 5 batches: each job takes seconds
@@ -20,7 +20,7 @@ FAST = ["trainer=debug", "test=false"]  # 1 epoch of 5 batches: each job takes s
 
 def litzoo_train(tmp_path: Path, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
     """`litzoo-train ARGS` in a subprocess, logs under tmp_path, wide terminal."""
-    cmd = [sys.executable, "-m", "litzoo.train", *args, f"paths.root_dir={tmp_path}"]
+    cmd = [sys.executable, "-m", "litzoo.cli.train", *args, f"paths.root_dir={tmp_path}"]
     env = {**os.environ, "COLUMNS": "200"}
     env.pop("HYDRA_FULL_ERROR", None)
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=tmp_path, env=env)
@@ -55,7 +55,7 @@ def test_sweep_with_diverged_and_invalid_jobs_summarises_all_and_exits_nonzero(t
 def test_summary_of_a_running_sweep_tells_running_from_killed_jobs(tmp_path: Path, capsys) -> None:
     from omegaconf import OmegaConf
 
-    from litzoo import record
+    from litzoo.run import record
 
     def job(name: str, status: str | None, pid: int | None = None) -> Path:
         folder = tmp_path / f"optimizer.lr={name}"
@@ -158,7 +158,7 @@ def test_optuna_tpe_sweep_resumes_with_the_same_trials(tmp_path: Path) -> None:
 def test_two_process_ddp_run_shares_one_run_dir_and_reduces_metrics(tmp_path: Path, make_cfg) -> None:
     from hydra.utils import instantiate
 
-    from litzoo.evaluate import evaluate
+    from litzoo.cli.eval import evaluate
 
     out = litzoo_train(tmp_path, "trainer=ddp", "trainer.devices=2", "trainer.accelerator=cpu", "trainer.max_epochs=1")
     assert out.returncode == 0, out.stderr[-3000:]

@@ -87,7 +87,7 @@ def command(tmp_path: Path, *args: str, faults: dict[str, str] | None = None) ->
     env = {**os.environ, "COLUMNS": "200", "PYTHONPATH": os.pathsep.join(
         [str(hooks), *filter(None, [os.environ.get("PYTHONPATH")])]), **(faults or {})}
     env.pop("HYDRA_FULL_ERROR", None)
-    return [sys.executable, "-m", "litzoo.train", *args, f"paths.root_dir={tmp_path}"], env
+    return [sys.executable, "-m", "litzoo.cli.train", *args, f"paths.root_dir={tmp_path}"], env
 
 
 def litzoo_train(tmp_path: Path, *args: str, faults: dict[str, str] | None = None,
@@ -166,7 +166,7 @@ def test_kill_9_of_a_ddp_sweep_takes_its_ranks_with_it(tmp_path: Path) -> None:
 def test_ddp_spawn_is_refused_with_the_reason(make_cfg) -> None:
     """Was: a PicklingError on a lambda of models/layers.py; pickled, the run would be recorded with 0 epochs (its
     epoch history stays in the spawned processes)."""
-    from litzoo.checks import validate_config
+    from litzoo.run.checks import validate_config
     from litzoo.errors import LitzooError
 
     with pytest.raises(LitzooError, match=r"trainer.strategy='ddp_spawn' is not valid: .*epoch history"):
@@ -258,7 +258,7 @@ def test_a_sweep_over_experiments_gives_each_job_its_folder_and_row(tmp_path: Pa
 
 
 def test_first_showing_answers_once_per_sweep_and_text(tmp_path: Path) -> None:
-    from litzoo.sweep import ACTIVE, first_showing
+    from litzoo.sweep.jobs import ACTIVE, first_showing
 
     assert first_showing("summary") and first_showing("summary")  # outside a sweep: always shown
     ACTIVE.reset(tmp_path)

@@ -10,7 +10,7 @@ from fakedata_text import POSITIVE, TEST_ONLY_WORD, write_aclimdb_tar, write_acl
 from litzoo.data import text
 from litzoo.data import imdb
 from litzoo.data.base import DatasetNotFoundError
-from litzoo.train import train
+from litzoo.run.fit import train
 
 
 def make_dm(data_dir, cache_dir, **kw) -> imdb.ImdbDataModule:

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from litzoo.data import text
-from litzoo.data.base import CorruptFileError, DatasetNotFoundError
 
 
 def test_tokenize_words_chars_and_ngrams() -> None:

@@ -10,7 +10,7 @@ from fakedata_text import write_climate_csv, write_timed_csv
 from litzoo.data.base import CorruptFileError, DatasetNotFoundError
 from litzoo.data.series_csv import read_series
 from litzoo.data.timeseries import JENA_COLUMNS, TimeseriesDataModule, generate_climate_csv
-from litzoo.train import train
+from litzoo.run.fit import train
 
 FEATURES = ["A (u)", "B (u)"]
 

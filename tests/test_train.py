@@ -8,13 +8,13 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from litzoo.train import train
+from litzoo.run.fit import train
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     from fakedata import write_mnist
-    from litzoo.config import compose_config
+    from litzoo.run.compose import compose_config
 
     root = tmp_path_factory.mktemp("train")
     write_mnist(root / "data")
@@ -89,7 +89,7 @@ def test_tensorboard_filters_activations_and_summary(run: dict) -> None:
 
 
 def test_evaluate_rebuilds_from_checkpoint(run: dict) -> None:
-    from litzoo.evaluate import evaluate
+    from litzoo.cli.eval import evaluate
 
     metrics = evaluate(run["dir"])  # run dir -> best checkpoint from results.json
     assert metrics["test/acc"] == pytest.approx(run["results"]["metrics"]["test/acc"], abs=1e-6)

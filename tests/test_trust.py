@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 import torch
 
-from litzoo import evaluate, train as train_mod, visualize
-from litzoo.config import compose_config
-from litzoo.trust import UntrustedConfig, ensure_buildable, why_refused
+from litzoo.cli import eval as evaluate, train as train_mod, visualize
+from litzoo.run.compose import compose_config
+from litzoo.run.trust import UntrustedConfig, ensure_buildable, why_refused
 
 FAST = ["trainer=debug", "test=false", "trainer.accelerator=cpu", "callbacks=minimal", "logger=none"]
 
@@ -113,7 +113,7 @@ def test_eval_visualize_and_resume_refuse_untrusted_targets(attack: str, clean_r
 
 def test_sweep_resume_refuses_a_poisoned_job_checkpoint(clean_run: Path, tmp_path: Path) -> None:
     """A sweep re-run continues a killed job from its last.ckpt: that file's config is checked first."""
-    args = [sys.executable, "-m", "litzoo.train", "-m", "seed=1,2", *FAST, f"paths.root_dir={tmp_path}",
+    args = [sys.executable, "-m", "litzoo.cli.train", "-m", "seed=1,2", *FAST, f"paths.root_dir={tmp_path}",
             f"hydra.sweep.dir={tmp_path / 'sweep'}"]
     first = subprocess.run(args, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-2000:]
@@ -154,7 +154,7 @@ def test_buildable_targets(target: str) -> None:
 
 
 @pytest.mark.parametrize("target", ["builtins.open", "os.system", "numpy.savetxt", "torch.load",
-                                    "torch.nn.modules.module.torch.load", "litzoo.checkpoint.atomic_torch_save",
+                                    "torch.nn.modules.module.torch.load", "litzoo.run.checkpoint.atomic_torch_save",
                                     "litzoo.data.mnist.download", "torch.nn.init.zeros_", "torch.hub.load",
                                     "pytorch_lightning.callbacks.os.remove", "litzoo.callbacks.curves.os.remove",
                                     "", "a b", None, 3])
@@ -163,7 +163,7 @@ def test_refused_targets(target: Any) -> None:
 
 
 def test_side_effect_resolvers_and_names_are_refused() -> None:
-    from litzoo.trust import check_stored
+    from litzoo.run.trust import check_stored
 
     with pytest.raises(UntrustedConfig, match="litzoo_run_dir"):
         check_stored({"name": "x", "a": "${litzoo_run_dir:/tmp/evil,null}"}, "f.ckpt")
@@ -179,7 +179,7 @@ def test_every_packaged_experiment_passes_the_check() -> None:
     """The list is not too narrow: each shipped experiment, as stored in its checkpoint, is buildable."""
     from omegaconf import OmegaConf
 
-    from litzoo.config import CONF_DIR
+    from litzoo.run.compose import CONF_DIR
 
     for path in sorted((CONF_DIR / "experiment").glob("*.yaml")):
         cfg = compose_config([f"experiment={path.stem}", "paths.output_dir=/tmp/x"])

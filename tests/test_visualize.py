@@ -12,8 +12,8 @@ import torch
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from litzoo.config import compose_config
-from litzoo.train import train
+from litzoo.run.compose import compose_config
+from litzoo.run.fit import train
 
 LAYERS = ("conv2d", "conv2d_1", "conv2d_2")  # the MNIST convnet's Keras names
 TRAINING_FILES = [f"activations_{n}.png" for n in LAYERS] + [f"filters_{n}.png" for n in LAYERS] + [
@@ -46,7 +46,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def trained(run: Path) -> dict:
     from litzoo.visual.report import Subject
-    from litzoo.visualize import load_run
+    from litzoo.cli.visualize import load_run
 
     cfg, datamodule, task, _, _ = load_run(run)
     return {"subject": Subject(task.net, datamodule, task.num_classes), "datamodule": datamodule}
@@ -95,7 +95,7 @@ def test_cli_writes_pictures_and_tensorboard(run: Path, tmp_path: Path) -> None:
     Image.fromarray(canvas).save(image)
     shutil.rmtree(run / "visualizations")
     script = Path(sys.executable).with_name("litzoo-visualize")
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "litzoo.visualize"]
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "litzoo.cli.visualize"]
     done = subprocess.run(command + [str(run), "images=2", "filters=4", "steps=5", f"image={image}"],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -105,7 +105,7 @@ def test_cli_writes_pictures_and_tensorboard(run: Path, tmp_path: Path) -> None:
 
 
 def test_cli_names_the_valid_layers(run: Path) -> None:
-    from litzoo.visualize import visualize
+    from litzoo.cli.visualize import visualize
 
     with pytest.raises(ValueError, match="valid layer names: conv2d, conv2d_1, conv2d_2"):
         visualize(run, layer="dense", filters=0, mistakes=0)

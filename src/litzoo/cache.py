@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from litzoo.checkpoint import atomic_torch_save, atomic_write
+from litzoo.run.checkpoint import atomic_torch_save, atomic_write
 
 VERSION = 2  # bump when the layout of any entry changes: older entries are then stale and rebuilt
 

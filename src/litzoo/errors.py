@@ -34,7 +34,7 @@ def diverged_message(what: str, value: float, epoch: int, step: int, lr: float |
 def disk_full_message(path: str | Path | None, err: BaseException, intact: bool = False) -> str:
     """The paragraph for a write that failed for lack of space (torch reports it as a RuntimeError): the file,
     and the free space and mount point of the filesystem that holds it (not of the working folder);
-    `intact`: the write was atomic (litzoo.atomic), so the file is as it was before."""
+    `intact`: the write was atomic (litzoo.run.atomic), so the file is as it was before."""
     if path is None:
         return (f"Could not write a file: the disk is full. Free some space or point the runs elsewhere with "
                 f"paths.log_dir=<folder>. ({type(err).__name__}: {str(err).splitlines()[0][:200]})")

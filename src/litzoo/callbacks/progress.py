@@ -20,7 +20,7 @@ from typing import Any
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks.progress import ProgressBar
 
-from litzoo import console
+from litzoo.run import console
 from litzoo.callbacks.history import epoch_values
 
 BAR_WIDTH = 20  # Keras' Progbar

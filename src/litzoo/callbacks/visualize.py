@@ -26,8 +26,16 @@ from torch.utils.hooks import RemovableHandle
 from litzoo.visual.compute import confusion_counts
 from litzoo.visual.inputs import Mistakes
 from litzoo.visual.layers import probabilities, trainable_conv_layers
-from litzoo.visual.report import (Publisher, Settings, Subject, default_filter_layers, write_activations, write_all,
-                                  write_confusion, write_mistakes)
+from litzoo.visual.report import (
+    Publisher,
+    Settings,
+    Subject,
+    default_filter_layers,
+    write_activations,
+    write_all,
+    write_confusion,
+    write_mistakes,
+)
 
 
 class ConvVisualizer(Callback):

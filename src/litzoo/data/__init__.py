@@ -7,7 +7,7 @@ __all__ = ["CorruptFileError", "DatasetNotFoundError"]
 
 
 def __getattr__(name: str) -> Any:
-    # lazy: litzoo.config imports litzoo.data.resolvers, and composing a config must not import Lightning
+    # lazy: litzoo.run.resume imports litzoo.data.resolvers, and composing a config must not import Lightning
     if name in __all__:
         from litzoo.data import base
 

@@ -153,7 +153,7 @@ class InMemoryDataModule(pl.LightningDataModule):
     """Base of every in-memory source. Subclasses implement `load()` -> train and test tensors (or, for
     sources that are not plain tensors, `load_datasets()`), and may override `preprocess`."""
 
-    fixed_train_order = False  # True: the epoch-0 training order every epoch (trainer.overfit_batches; litzoo.train)
+    fixed_train_order = False  # True: the epoch-0 training order every epoch (trainer.overfit_batches; litzoo.run.fit)
 
     def __init__(self, batch_size: int, val_split: float, seed: int, num_classes: int,
                  input_shape: Sequence[int], eval_batch_size: int | None = None,

@@ -24,7 +24,9 @@ class DigitsDataModule(InMemoryDataModule):
         self.test_fraction, self.image_size = test_fraction, image_size
 
     def load(self) -> dict[str, tuple[Tensor, Tensor]]:
-        from sklearn.datasets import load_digits  # imported here: only this data source needs scikit-learn
+        from sklearn.datasets import (
+            load_digits,  # imported here: only this data source needs scikit-learn
+        )
 
         digits = load_digits()
         x = torch.as_tensor(digits.images, dtype=torch.float32).unsqueeze(1) / 16.0  # (N, 1, 8, 8), pixel max is 16

@@ -20,8 +20,18 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from litzoo.data.base import CorruptFileError, DatasetNotFoundError, InMemoryDataModule, missing_files_message
-from litzoo.data.series_csv import check_delimiter, describe_delimiter, read_text, sniff_delimiter
+from litzoo.data.base import (
+    CorruptFileError,
+    DatasetNotFoundError,
+    InMemoryDataModule,
+    missing_files_message,
+)
+from litzoo.data.series_csv import (
+    check_delimiter,
+    describe_delimiter,
+    read_text,
+    sniff_delimiter,
+)
 
 PIXELS = 28 * 28
 

@@ -21,7 +21,13 @@ from torch import Tensor, nn
 
 from litzoo import cache
 from litzoo.data import text
-from litzoo.data.base import CorruptFileError, DatasetNotFoundError, InMemoryDataModule, announce, missing_files_message
+from litzoo.data.base import (
+    CorruptFileError,
+    DatasetNotFoundError,
+    InMemoryDataModule,
+    announce,
+    missing_files_message,
+)
 
 ARCHIVE = "aclImdb_v1.tar.gz"
 _MEMBER = re.compile(r"(?:^|/)aclImdb/(train|test)/(pos|neg)/(\d+)_\d+\.txt$")

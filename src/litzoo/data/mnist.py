@@ -21,9 +21,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from litzoo.checkpoint import atomic_write
 from litzoo.data.base import CorruptFileError, DatasetNotFoundError, InMemoryDataModule
 from litzoo.errors import LitzooError
+from litzoo.run.checkpoint import atomic_write
 
 # IDX type codes (http://yann.lecun.com/exdb/mnist/): 0x08 = unsigned byte.
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"),
@@ -69,7 +69,7 @@ def download(variant: str, folder: Path) -> None:
     """torchvision's mirrors and md5 checks, one file at a time into a temporary folder; only a complete, verified
     file is copied into `folder`, which (with its missing parents) is created just then. A failure leaves no partial
     file and no folder that did not exist before (a wrong paths.data_dir must not leave a tree behind)."""
-    from torchvision.datasets import FashionMNIST, MNIST
+    from torchvision.datasets import MNIST, FashionMNIST
     from torchvision.datasets.utils import download_url
 
     cls = MNIST if variant == "mnist" else FashionMNIST

@@ -42,7 +42,7 @@ def text_shape(mode: str, maxlen: int | None, num_words: int) -> list[int]:
 
 
 def register() -> None:
-    """Register the shape resolvers once (litzoo.config.register_resolvers calls this)."""
+    """Register the shape resolvers once (litzoo.run.resume.register_resolvers calls this)."""
     for name, fn in (("litzoo_window_shape", window_shape), ("litzoo_image_shape", image_shape),
                      ("litzoo_vgg16_shape", vgg16_shape), ("litzoo_text_shape", text_shape)):
         if not OmegaConf.has_resolver(name):

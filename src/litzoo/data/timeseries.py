@@ -21,7 +21,13 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from litzoo.data.base import DatasetNotFoundError, InMemoryDataModule, announce, missing_files_message, move
+from litzoo.data.base import (
+    DatasetNotFoundError,
+    InMemoryDataModule,
+    announce,
+    missing_files_message,
+    move,
+)
 from litzoo.data.series_csv import check_delimiter, fill_missing_times, read_series
 
 JENA_COLUMNS = ("p (mbar)", "T (degC)", "Tpot (K)", "Tdew (degC)", "rh (%)", "VPmax (mbar)", "VPact (mbar)",

@@ -25,7 +25,6 @@ from litzoo.models import layers as L
 from litzoo.models.sequential import KerasSequential, sequential
 
 
-
 class PretrainedBase(nn.Sequential):
     """Named layers with Keras' `trainable` semantics: frozen weights, and frozen BatchNorm in inference mode."""
 

@@ -35,7 +35,7 @@ def output_activation(num_classes: int) -> str:
 
 
 def register() -> None:
-    """Register the resolvers once (called by litzoo.config.register_resolvers)."""
+    """Register the resolvers once (called by litzoo.run.resume.register_resolvers)."""
     for name, fn in (("output_units", output_units), ("output_activation", output_activation)):
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, fn)

@@ -12,7 +12,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from litzoo.models.layers import KerasInit, activation_fn, check_initializer, same_padding
+from litzoo.models.layers import (
+    KerasInit,
+    activation_fn,
+    check_initializer,
+    same_padding,
+)
 
 Shape = tuple[int, ...]
 

@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 from torch import Tensor, nn
 
-from litzoo.console import phase
+from litzoo.run.console import phase
 from litzoo.data import text
 from litzoo.visual import figures
 from litzoo.visual.draw import as_array

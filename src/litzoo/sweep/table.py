@@ -2,8 +2,8 @@
 metrics, test metrics, epochs, wall seconds, run folder, error), sorted by the sweep's objective.
 
 Read from the job folders alone (results.json, .hydra/), so it can be rebuilt for any sweep, also while it
-runs; `litzoo.sweep` writes it after every job and prints it at the end of the multirun. Every file is read
-through `litzoo.record`: a job whose record cannot be used is `unreadable`, with the reason as its error; a
+runs; `litzoo.sweep.jobs` writes it after every job and prints it at the end of the multirun. Every file is read
+through `litzoo.run.record`: a job whose record cannot be used is `unreadable`, with the reason as its error; a
 sweep-level file that cannot be used is named in a line below the table.
 """
 from __future__ import annotations
@@ -19,10 +19,10 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from litzoo import lock, record
-from litzoo.atomic import atomic_write_text
-from litzoo.checks import explain
 from litzoo.errors import LitzooError
+from litzoo.run import lock, record
+from litzoo.run.atomic import atomic_write_text
+from litzoo.run.checks import explain
 
 DEFAULT_OBJECTIVE = {"metric": "best/val_loss", "direction": "minimize"}
 # Printed columns dropped first when the table is wider than the terminal (the files keep them all).

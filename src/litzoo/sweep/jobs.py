@@ -4,11 +4,10 @@
     litzoo-train -m optimizer=adam,rmsprop seed=1,2 hydra.sweep.dir=<that folder>   # resume the sweep
     litzoo-sweep <sweep folder>                               # the table of any sweep, also while it runs
 
-This module runs one job (`run_job`); litzoo.multirun shapes the multirun around its jobs and ends it.
+This module runs one job (`run_job`); litzoo.sweep.callback shapes the multirun around its jobs and ends it.
 """
 from __future__ import annotations
 
-import argparse
 import contextlib
 import copy
 import os
@@ -22,11 +21,11 @@ from typing import Any
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from litzoo import ranks, record
 from litzoo.errors import LitzooError
-from litzoo.lock import LOCK_FILE, RunLocked, run_lock
-from litzoo.signals import sigterm_interrupts, stop_signal, stops_held
-from litzoo.sweep_table import format_table, summary_rows, try_write_summary
+from litzoo.run import ranks, record
+from litzoo.run.lock import LOCK_FILE, RunLocked, run_lock
+from litzoo.run.signals import sigterm_interrupts, stop_signal, stops_held
+from litzoo.sweep.table import try_write_summary
 
 KEEP_ON_RERUN = (".hydra", LOCK_FILE)  # a failed job re-runs in its own folder: everything else is its old attempt
 JOBS_ENV = "LITZOO_SWEEP_JOBS"  # the number of jobs, set in every job's environment (hydra.job.env_set)
@@ -55,7 +54,7 @@ ACTIVE = ActiveSweep()
 
 def run_job(cfg: DictConfig, train_fn: Callable[[DictConfig], dict[str, Any]]) -> float | None:
     """One multirun job: skipped when its record says ok, or when another live process holds its folder's lock
-    (litzoo.lock); resumed from last.ckpt when it was cut short (interrupted, killed), else run afresh. Never
+    (litzoo.run.lock); resumed from last.ckpt when it was cut short (interrupted, killed), else run afresh. Never
     raises for a failed job (recorded, also when its own files could not be written), so the sweep goes on.
     Ctrl-C or SIGTERM is recorded (`interrupted (SIGTERM)`) and ends the sweep; in a launcher's worker process
     (joblib, submitit) it ends only the job, quietly. Returns the objective, None when the job is not ok
@@ -73,7 +72,7 @@ def run_job(cfg: DictConfig, train_fn: Callable[[DictConfig], dict[str, Any]]) -
         print(f"\nError: {err}", file=sys.stderr)
         raise SystemExit(1) from None
     except KeyboardInterrupt:  # recorded by _run_locked
-        if ACTIVE.dir is not None:  # this process runs the sweep: litzoo.multirun.interrupted ends it
+        if ACTIVE.dir is not None:  # this process runs the sweep: litzoo.sweep.callback.interrupted ends it
             raise
         with stops_held():  # after the sweep process wrote it: this job's end is in the last table
             try_write_summary(sweep_dir)
@@ -138,7 +137,7 @@ def _check_runtime_only(run_dir: Path, before: list[str], now: list[str]) -> Non
     """A job continues from its checkpoint with new runtime keys only (trainer.max_epochs); any other change
     would put a different experiment in its folder (constants are not in folder names): refused, nothing
     touched."""
-    from litzoo.config import is_runtime_key
+    from litzoo.run.resume import is_runtime_key
 
     changed = sorted(k for k in _changed_keys(before, now) if not is_runtime_key(k))
     if changed:
@@ -157,7 +156,7 @@ def objective_value(results: dict[str, Any], cfg: DictConfig) -> float | None:
 
 def _failed(run_dir: Path, overrides: list[str], err: Exception) -> dict[str, Any]:
     """The record of a failed job (train's, else one written here if the folder still takes it), in one line."""
-    from litzoo.checks import explain
+    from litzoo.run.checks import explain
 
     results = record.record_or_unreadable(run_dir)
     if results.get("status") in (None, "running", "unreadable"):
@@ -227,16 +226,3 @@ def first_showing(text: str) -> bool:
     return not seen
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Console script `litzoo-sweep SWEEP_DIR`: rebuild summary.csv/.md of a sweep and print its table."""
-    parser = argparse.ArgumentParser(prog="litzoo-sweep", description=main.__doc__)
-    parser.add_argument("sweep_dir", type=Path, help="a multirun folder, e.g. logs/digits_convnet/multiruns/<time>")
-    args = parser.parse_args(argv)
-    if not summary_rows(args.sweep_dir):
-        sys.exit(f"litzoo-sweep: no jobs in {args.sweep_dir}: expected a multirun folder whose job folders hold "
-                 ".hydra/ or results.json (litzoo-train -m ... writes them under logs/<name>/multiruns/<time>/).")
-    table, problem = try_write_summary(args.sweep_dir)
-    print(format_table(table, shutil.get_terminal_size((120, 24)).columns))
-    if problem:
-        sys.exit(1)
-    print(f"\nWritten: {args.sweep_dir / 'summary.csv'}, {args.sweep_dir / 'summary.md'}")

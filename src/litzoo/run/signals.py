@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from types import FrameType
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
-PARENT_ENV = "LITZOO_PARENT_PID"  # set by litzoo.ranks for the ranks a job starts: one whose parent is gone exits
+PARENT_ENV = "LITZOO_PARENT_PID"  # set by litzoo.run.ranks for the ranks a job starts: one whose parent is gone exits
 
 
 class Terminated(KeyboardInterrupt):

@@ -17,7 +17,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 # Known harmless warnings, by the start of their message (regexes); any other warning still shows.
 HARMLESS_WARNINGS = (
@@ -196,3 +196,30 @@ def run_console(run_dir: Path, verbose: bool = False) -> Iterator[None]:
             err.close_line()
             sys.stdout.flush()
             sys.stdout, sys.stderr, _Console.out, _Console.path, _Console.live_shown = saved
+
+
+def print_closing(run: dict[str, Any], log_root: Path) -> None:
+    """The end summary: best epoch, test of the checkpoint tested, last epoch only when labelled as such."""
+    m = run["metrics"]
+    best = " - ".join(f"{k.split('/', 1)[1]}: {v:.4f}" for k, v in m.items() if k.startswith("best/val_"))
+    test = " - ".join(f"{k.split('/', 1)[1]}: {v:.4f}" for k, v in m.items() if k.startswith("test/"))
+    last = " - ".join(f"{k.split('/', 1)[1]}: {v:.4f}" for k, v in m.items()
+                      if k.startswith("last/") and k != "last/epoch")
+    partial = run.get("partial_epoch")
+    print()
+    if run["best_epoch"] is not None:
+        print(f"Best epoch {run['best_epoch']}/{run['epochs']}:  {best}")
+    if test:
+        print(f"Test ({'best checkpoint' if run.get('test_model') == 'best' else 'last weights'}): {test}")
+    if last and m.get("last/epoch") != run["best_epoch"]:
+        cut = f" (partial: {partial['steps']} of {partial['of']} steps)" if partial else ""
+        print(f"Last epoch {m['last/epoch']}{cut}:  {last}")
+    for warning in run.get("warnings", []):
+        print(f"Warning: {warning}")
+    total = f" ({run['wall_seconds']:.1f}s in all)" if run["resumes"] else ""
+    print(f"Trained {run['epochs']} epochs: {run['session_seconds']:.1f}s this session{total} ({run['precision']}).")
+    print(f"Run directory:   {run['run_dir']}")
+    names = ("results.json", "history.csv", "train.log", "learning_curves.png", "checkpoints", "visualizations")
+    present = [n + "/" * (n in ("checkpoints", "visualizations")) for n in names if (Path(run["run_dir"]) / n).exists()]
+    print("                 " + ", ".join(present))
+    print(f"Compare runs:    tensorboard --logdir {log_root}   (this experiment's runs and sweeps)")

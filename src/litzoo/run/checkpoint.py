@@ -2,7 +2,7 @@
 
 Lightning's own save goes through fsspec: a temporary file in the system temp dir, then `shutil.move`,
 which is a plain copy when /tmp is another filesystem (tmpfs), so a crash mid-copy can truncate
-`last.ckpt`. Here saves go through litzoo.atomic: the old checkpoint stays intact until the new one is complete.
+`last.ckpt`. Here saves go through litzoo.run.atomic: the old checkpoint stays intact until the new one is complete.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 
-from litzoo.atomic import atomic_write
+from litzoo.run.atomic import atomic_write
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:

@@ -11,7 +11,6 @@ Hydra's search path (`hydra.searchpath=[file://configs]`, see docs/data.md).
 """
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -19,8 +18,13 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from litzoo.errors import LitzooError
+from litzoo.run.compose import (
+    compose_config,
+    merged_overrides,
+    override_key,
+    register_resolvers,
+)
 
-CONF_DIR = Path(__file__).resolve().parent / "conf"
 RESUME_HELP = "ckpt_path takes 'last' (the newest run of this experiment), a run directory, or a .ckpt file"
 
 
@@ -54,34 +58,6 @@ def new_run_dir(runs_root: str | Path) -> Path:
             path, n = Path(runs_root) / f"{stamp}_{n}", n + 1
 
 
-def _run_dir_resolver(runs_root: str, ckpt_path: str | None) -> str:
-    # LITZOO_RUN_DIR: the folder of a sweep job whose DDP ranks re-execute the command (litzoo.sweep), so
-    # every rank writes into it instead of a new timestamped run of its own
-    import os
-
-    fixed = os.environ.get("LITZOO_RUN_DIR")
-    if fixed:
-        return fixed
-    return str(find_run_dir(runs_root, ckpt_path) if ckpt_path else new_run_dir(runs_root))
-
-
-def register_resolvers() -> None:
-    """`${litzoo_run_dir:root,ckpt}` (hydra.run.dir): a new timestamped run, or the run being resumed."""
-    if not OmegaConf.has_resolver("litzoo_run_dir"):
-        OmegaConf.register_new_resolver("litzoo_run_dir", _run_dir_resolver, use_cache=True)
-    __import__("litzoo.models.resolvers", fromlist=["register"]).register()  # ${output_units:..}, ${output_activation:..}
-    __import__("litzoo.data.resolvers", fromlist=["register"]).register()  # ${litzoo_window_shape:..} etc.: input_shape
-
-
-def compose_config(overrides: list[str] | None = None) -> DictConfig:
-    """The same config `litzoo-train` composes, without running Hydra's job machinery (tests, summary)."""
-    from hydra import compose, initialize_config_dir
-
-    register_resolvers()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose(config_name="train", overrides=list(overrides or []))
-
-
 def resolve_checkpoint(ckpt_path: str | None, run_dir: Path) -> Path | None:
     """The .ckpt file to resume from: `last`/a run directory -> its checkpoints/last.ckpt."""
     if not ckpt_path:
@@ -100,7 +76,7 @@ def checkpoint_file(path: str | Path) -> Path:
 
     Only files inside the run's own checkpoints/ are considered: the record names the best one, but a
     record is data, and an absolute path in it could point at another run's (or anyone's) file."""
-    from litzoo import record
+    from litzoo.run import record
 
     path = Path(path).expanduser()
     if path.is_file():
@@ -129,8 +105,8 @@ def load_checkpoint(path: str | Path) -> tuple[dict[str, Any], Path]:
 
 
 def check_stored_configs(state: Any, source: Path, allow: tuple[str, ...] = ()) -> dict[str, Any]:
-    """The checkpoint's hyper_parameters, once both stored configs passed litzoo.trust's checks."""
-    from litzoo.trust import check_stored
+    """The checkpoint's hyper_parameters, once both stored configs passed litzoo.run.trust's checks."""
+    from litzoo.run.trust import check_stored
 
     hparams = state.get("hyper_parameters") if isinstance(state, dict) else None
     if not isinstance(hparams, dict) or not (hparams.get("config_unresolved") or hparams.get("config")):
@@ -153,12 +129,12 @@ def check_resume_checkpoint(ckpt_file: Path) -> None:
 def stored_config(state: dict[str, Any], run_dir: Path, source: Path, overrides: list[str] | None = None,
                   allow: tuple[str, ...] = ()) -> DictConfig:
     """The config a checkpoint was trained with, re-rooted in `run_dir`, with runtime `overrides` applied,
-    refused unless everything it would build is on litzoo's list (litzoo.trust: the file is data).
+    refused unless everything it would build is on litzoo's list (litzoo.run.trust: the file is data).
 
     Checkpoints keep the unresolved config (`config_unresolved`), so `paths.data_dir=...` and
     `LITZOO_DATA` still reach every `${paths.data_dir}` interpolation; older ones only the resolved one.
     """
-    from litzoo.trust import ensure_buildable
+    from litzoo.run.trust import ensure_buildable
 
     register_resolvers()  # the unresolved config holds ${output_units:..}, ${litzoo_window_shape:..}, ...
     hparams = check_stored_configs(state, source, allow)
@@ -201,16 +177,6 @@ def _flat(node: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix: node}
 
 
-def _override_key(override: str) -> str:
-    return override.split("=", 1)[0].lstrip("+~")
-
-
-def _merged(original: list[str], extra: list[str]) -> list[str]:
-    """Overrides with `extra` replacing same-key entries of `original` (Hydra refuses a key twice)."""
-    keys = {_override_key(o) for o in extra}
-    return [o for o in original if _override_key(o) not in keys] + list(extra)
-
-
 def _composed_flat(overrides: list[str], run_dir: Path) -> dict[str, Any]:
     cfg = compose_config(overrides)
     cfg.paths.output_dir = str(run_dir)  # set here, not as an override: any path, even `run (1), #2'`, works
@@ -224,9 +190,9 @@ def _short(value: Any, width: int = 40) -> str:
 
 def _runs_root(user: list[str]) -> Path:
     """Where `ckpt_path=last` looks: the experiment's runs if `experiment=` is given, else every run."""
-    cfg = compose_config([o for o in user if _override_key(o).startswith(("paths.", "experiment"))])
+    cfg = compose_config([o for o in user if override_key(o).startswith(("paths.", "experiment"))])
     root = Path(cfg.paths.log_dir)
-    return root / cfg.name if any(_override_key(o) == "experiment" for o in user) else root
+    return root / cfg.name if any(override_key(o) == "experiment" for o in user) else root
 
 
 def _apply(cfg: DictConfig, keys: list[str], values: dict[str, Any]) -> DictConfig:
@@ -257,7 +223,7 @@ def _stored_overrides(hparams: dict[str, Any], source: Path) -> list[str]:
     if not isinstance(stored, list) or not all(isinstance(o, str) for o in stored):
         raise LitzooError(f"{source}: the stored `overrides` are not a list of strings: the file was not written "
                           "by litzoo-train. Nothing was run.")
-    return [o for o in stored if not _override_key(o).startswith(("ckpt_path", "hydra"))]
+    return [o for o in stored if not override_key(o).startswith(("ckpt_path", "hydra"))]
 
 
 def epochs_done(state: dict[str, Any]) -> int:
@@ -293,7 +259,7 @@ def resume_config(args: list[str]) -> tuple[DictConfig, dict[str, Any], list[str
     state, _ = load_checkpoint(ckpt_file)
     hparams = state.get("hyper_parameters") if isinstance(state.get("hyper_parameters"), dict) else {}
     original = _stored_overrides(hparams, ckpt_file)
-    base, requested = _composed_flat(original, run_dir), _composed_flat(_merged(original, user), run_dir)
+    base, requested = _composed_flat(original, run_dir), _composed_flat(merged_overrides(original, user), run_dir)
     changed = sorted(k for k in base.keys() | requested.keys() if base.get(k, "<absent>") != requested.get(k, "<absent>"))
     refused = [k for k in changed if not is_runtime_key(k)]
     if refused:
@@ -306,12 +272,12 @@ def resume_config(args: list[str]) -> tuple[DictConfig, dict[str, Any], list[str
             "devices and logging may change. Start a new run to change anything else. Nothing was written.")
     cfg = _apply(stored_config(state, run_dir, ckpt_file), changed, requested)
     cfg.ckpt_path = str(Path(ckpt_file).resolve())
-    from litzoo.checks import validate_config
+    from litzoo.run.checks import validate_config
 
     validate_config(cfg)
     _check_something_to_train(cfg, state, run_dir)
     if loose:  # never write a record beside a file in any folder: a new run of its experiment continues it
-        log_root = _runs_root([o for o in user if _override_key(o).startswith("paths.")])
+        log_root = _runs_root([o for o in user if override_key(o).startswith("paths.")])
         cfg.paths.output_dir = str(new_run_dir(log_root / cfg.name / "runs"))
         print(f"{ckpt_file} is not inside a run's checkpoints/: continuing it in a new run folder, "
               f"{cfg.paths.output_dir}")
@@ -321,17 +287,3 @@ def resume_config(args: list[str]) -> tuple[DictConfig, dict[str, Any], list[str
     return cfg, {"overrides": original, "choices": hparams.get("choices", {})}, user
 
 
-def rebuild_run(path: str | Path, overrides: list[str] | None = None, allow: tuple[str, ...] = ()
-                ) -> tuple[DictConfig, Any, Any, dict[str, Any], Path]:
-    """(config, data module, task with the checkpoint's weights, checkpoint, run dir) of a finished run, as
-    `litzoo-eval` and `litzoo-visualize` need them: the checkpoint's own config, read with weights_only and
-    checked by litzoo.trust (`allow`: targets the user trusts, from the command line)."""
-    from hydra.utils import instantiate
-
-    state, ckpt_file = load_checkpoint(path)
-    run_dir = ckpt_file.parent.parent if ckpt_file.parent.name == "checkpoints" else ckpt_file.parent
-    cfg = stored_config(state, run_dir, ckpt_file, overrides, allow)
-    task = instantiate(cfg.task, net=instantiate(cfg.model), optimizer=instantiate(cfg.optimizer))
-    task.load_state_dict(state["state_dict"])
-    print(f"Checkpoint: {ckpt_file}")
-    return cfg, instantiate(cfg.data), task, state, run_dir

@@ -84,7 +84,7 @@ def log_run_hparams(logger: Any, cfg: DictConfig, results: dict[str, Any]) -> No
     """Write the run's HPARAMS entry: with TensorBoard, torch's `hparams` summaries (the swept keys marked
     as differing) plus the `hp/` scalars at the last step, also for a run without metrics (diverged in
     epoch 1); other loggers get log_hyperparams; Lightning's stand-ins (fast_dev_run, DDP ranks >= 1) nothing."""
-    from litzoo.loggers import add_summary, takes_hparams, tensorboard_writer
+    from litzoo.run.loggers import add_summary, takes_hparams, tensorboard_writer
 
     if not takes_hparams(logger):
         return

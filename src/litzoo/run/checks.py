@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import InterpolationKeyError, OmegaConfBaseException
 
 from litzoo.errors import LitzooError, disk_full_message, is_disk_full
+from litzoo.run.compose import CONF_DIR
 
 
 def _int_at_least(low: int) -> Callable[[Any], bool]:
@@ -61,7 +62,7 @@ def _missing_key_message(cfg: DictConfig, err: InterpolationKeyError) -> str:
     key = match.group(1) if match else "?"
     where = getattr(err, "full_key", "") or "?"
     group = key.split(".", 1)[0]
-    folder = Path(__file__).resolve().parent / "conf" / group
+    folder = CONF_DIR / group
     leaf = key.split(".")[-1]
     having = sorted(p.stem for p in folder.glob("*.yaml") if re.search(rf"^{re.escape(leaf)}:", p.read_text(), re.M))
     hint = f" Options of `{group}` that define it: {', '.join(having)}." if having else ""
@@ -108,7 +109,7 @@ def known_top_level_keys() -> set[str]:
     """The top-level keys of conf/train.yaml: its own and one per config group of its defaults."""
     import yaml
 
-    train = yaml.safe_load((Path(__file__).resolve().parent / "conf" / "train.yaml").read_text())
+    train = yaml.safe_load((CONF_DIR / "train.yaml").read_text())
     groups = {next(iter(d)).removeprefix("optional ").removeprefix("override ").split("/")[0]
               for d in train.get("defaults", []) if isinstance(d, dict)}
     return groups | (set(train) - {"defaults"})
@@ -153,24 +154,3 @@ def ensure_writable(folder: str | Path) -> None:
                           "record there. Choose another with paths.log_dir=<folder> (or paths.root_dir=<folder>).") from None
 
 
-def cli_run(fn: Callable[[], Any], verbose: bool = False) -> Any:
-    """Run a command's body: a failure prints one paragraph and exits (1; 3 diverged; 130 Ctrl-C, 143 SIGTERM);
-    the traceback comes back with verbose=true or HYDRA_FULL_ERROR=1."""
-    import sys
-
-    from litzoo.errors import DivergedError
-    from litzoo.signals import exit_code, stop_signal
-
-    try:
-        return fn()
-    except KeyboardInterrupt as err:  # Ctrl-C, or SIGTERM (litzoo.signals.Terminated)
-        sig = stop_signal(err)
-        print(f"\nInterrupted ({sig}): the run is recorded as `interrupted`; resume it with ckpt_path=<run dir>.",
-              file=sys.stderr)
-        sys.exit(exit_code(sig))
-    except Exception as err:
-        if verbose or os.environ.get("HYDRA_FULL_ERROR") == "1":
-            raise
-        if not getattr(err, "litzoo_reported", False):
-            print(f"\nError: {explain(err)}", file=sys.stderr)
-        sys.exit(3 if isinstance(err, DivergedError) else 1)

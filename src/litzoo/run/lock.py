@@ -68,7 +68,7 @@ def run_lock(run_dir: Path) -> Iterator[None]:
     """Hold `run_dir`'s lock for the block (the folder is created if needed); RunLocked, before anything in the
     folder is touched, when another live process holds it. A no-op when this process already holds it and
     in DDP ranks other than zero."""
-    from litzoo.record import now
+    from litzoo.run.record import now
 
     key = Path(run_dir).resolve()
     if key in _HELD or not is_rank_zero():

@@ -16,7 +16,7 @@ Buildable from a file:
 - a class of `torch.nn` or `torch.optim` (schedulers included) and of `torchmetrics`;
 - Lightning's Trainer and its callback, logger and strategy classes.
 A target must be written `<module>.<Name>` with the class defined under one of those packages: a path that
-walks through another object (`litzoo.checkpoint.torch.load`) is refused, although its prefix is ours.
+walks through another object (`litzoo.run.checkpoint.torch.load`) is refused, although its prefix is ours.
 """
 from __future__ import annotations
 
@@ -31,9 +31,9 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from litzoo.errors import LitzooError
+from litzoo.run.compose import CONF_DIR
 
 ALLOW_ENV = "LITZOO_ALLOW_TARGETS"
-CONF_DIR = Path(__file__).resolve().parent / "conf"
 # packages whose classes a file may name (the module part of the target and the class's own module)
 CLASS_PACKAGES = (
     "litzoo.models", "litzoo.data", "litzoo.tasks", "litzoo.augment", "litzoo.callbacks",

@@ -1,7 +1,7 @@
 """A Hydra multirun as one sweep: its folder, its jobs' folders and count, and how it ends.
 
 `SweepSummary` (conf/hydra/default.yaml) shapes the multirun before any job runs and prints the table at the
-end; `interrupted` ends it after Ctrl-C or SIGTERM (litzoo.train.main). One job of it: litzoo.sweep.run_job.
+end; `interrupted` ends it after Ctrl-C or SIGTERM (litzoo.run.fit.main). One job of it: litzoo.sweep.jobs.run_job.
 """
 from __future__ import annotations
 
@@ -19,11 +19,12 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
-from litzoo import record, sweep
-from litzoo.atomic import atomic_write_text
 from litzoo.errors import LitzooError
-from litzoo.signals import exit_code, stop_signal
-from litzoo.sweep_table import format_table, swept_keys, try_write_summary
+from litzoo.run import record
+from litzoo.sweep import jobs as sweep
+from litzoo.run.atomic import atomic_write_text
+from litzoo.run.signals import exit_code, stop_signal
+from litzoo.sweep.table import format_table, swept_keys, try_write_summary
 
 
 def constant_override_keys(config: DictConfig) -> tuple[set[str], list[str]]:
@@ -150,7 +151,7 @@ def _count_jobs(config: DictConfig) -> None:
 
 def _atomic_hydra_files() -> Callable[..., None]:
     """Hydra writes each job's .hydra/*.yaml with a plain open(): a full disk left a truncated file and crashed
-    the sweep inside Hydra, with a traceback and no record. Written through litzoo.atomic here; a failure
+    the sweep inside Hydra, with a traceback and no record. Written through litzoo.run.atomic here; a failure
     stops the sweep in one paragraph, the job recorded `failed` if its folder still takes a record. Returns
     Hydra's own function (put back at the end of the multirun)."""
     import hydra.core.utils as hydra_utils
@@ -167,7 +168,7 @@ def _atomic_hydra_files() -> Callable[..., None]:
 
 def _stop(run_dir: Path, err: Exception) -> None:
     """End the sweep for an error outside any job's training: the job's record, the table, one paragraph."""
-    from litzoo.checks import explain
+    from litzoo.run.checks import explain
 
     with contextlib.suppress(OSError, LitzooError):
         record.write_failure(run_dir, explain(err), overrides=list(HydraConfig.get().overrides.task))

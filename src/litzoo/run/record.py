@@ -27,8 +27,8 @@ import yaml
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from litzoo.atomic import atomic_write_text
 from litzoo.errors import LitzooError
+from litzoo.run.atomic import atomic_write_text
 
 FILENAME = "results.json"
 STATUSES = ("running", "ok", "diverged", "failed", "interrupted", "unreadable")
@@ -226,3 +226,47 @@ def learning_warnings(metrics: dict[str, Any], num_classes: int | None) -> list[
     return [f"the network did not learn: the best validation accuracy was {val:.4f}, chance level for "
             f"{num_classes} classes is {chance:.4f}{seen}. Common causes: ReLU units that died early (a narrow "
             f"Dense layer), a learning rate far too high or too low, labels that do not match the inputs."]
+
+
+def finish_record(run: dict[str, Any], before: dict[str, Any], seconds: float) -> None:
+    """Close this session of the run: its time added to the run's total, its own status in its `resumes` entry.
+
+    A resume of a finished `ok` run that is interrupted leaves the run `ok`, with the numbers it has (the test of
+    the previous best checkpoint kept while that checkpoint is still the best); only the entry says `interrupted`.
+    """
+    run.update(finished=now(), session_seconds=round(seconds, 2),
+               wall_seconds=round(seconds + (before.get("wall_seconds") or 0.0), 2))
+    if not run["resumes"]:
+        return
+    run["resumes"][-1].update(status=run["status"], epochs=run["epochs"], seconds=run["session_seconds"])
+    if run["status"] == "interrupted" and before.get("status") == "ok":
+        kept = {k: v for k, v in before.get("metrics", {}).items() if k.startswith("test/")}
+        same_best = run["best_checkpoint"] in (None, before.get("best_checkpoint"))
+        run.update(status="ok", error=None, test_model=before.get("test_model") if same_best else None,
+                   metrics={**run["metrics"], **(kept if same_best else {})})
+
+
+def start_record(cfg: DictConfig, run_dir: Path, prov: dict[str, Any], ckpt: Path | None,
+                resume_overrides: list[str] | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the record at the start of a run, what the run's record said before this session). Status `running`;
+    a resume keeps `started`, the `resumes` and, until new ones replace them, the numbers it had (a resume
+    killed with -9 still shows its earlier results)."""
+    try:
+        previous = read_results(run_dir) or {}
+    except UnreadableRecord as err:  # its `started` and `resumes` are lost: refuse rather than guess
+        raise UnreadableRecord(err.path, f"{err.reason}. Move it away to start a new record in "
+                                      f"{run_dir}; the run did not start") from None
+    resumes = previous.get("resumes", [])
+    if ckpt is not None:
+        resumes.append({"time": now(), "checkpoint": str(ckpt), "overrides": list(resume_overrides or [])})
+    run = {"status": "running", "error": None, "name": cfg.name, "run_dir": str(run_dir.resolve()),
+           "overrides": prov["overrides"], "choices": prov["choices"], "seed": cfg.seed,
+           "best_epoch": None, "best_checkpoint": None, "metrics": {}, "epochs": 0, "global_step": 0,
+           "precision": None, "wall_seconds": None, "started": previous.get("started", now()),
+           "finished": None, "resumes": resumes, "warnings": [], "test_model": None, "partial_epoch": None}
+    if ckpt is None:
+        return run, {}
+    carried = ("best_epoch", "best_checkpoint", "metrics", "epochs", "global_step", "test_model", "partial_epoch",
+               "wall_seconds")
+    run.update({k: previous[k] for k in carried if previous.get(k) is not None})
+    return run, {k: previous.get(k) for k in ("status", "metrics", "best_checkpoint", "test_model", "wall_seconds")}

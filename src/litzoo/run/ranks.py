@@ -7,7 +7,7 @@ Inside `watched` the observer stops only the other ranks and remembers which ran
 at its next collective (gloo raises at once: the peer's socket is closed), and the run's record names the rank
 and its exit code: `failed`, or `interrupted` (resumable) when a signal killed the rank (out of memory, kill -9).
 When the run ends, however it ends, no rank outlives it: the ones still alive are killed, and a rank whose
-parent is killed with -9 dies with it (litzoo.signals.die_with_parent).
+parent is killed with -9 dies with it (litzoo.run.signals.die_with_parent).
 """
 from __future__ import annotations
 
@@ -24,9 +24,9 @@ from typing import TypeVar
 
 from omegaconf import DictConfig
 
-from litzoo import record
 from litzoo.errors import LitzooError
-from litzoo.signals import PARENT_ENV
+from litzoo.run import record
+from litzoo.run.signals import PARENT_ENV
 
 RUN_DIR_ENV = "LITZOO_RUN_DIR"  # the run folder every DDP rank of a sweep job uses (config._run_dir_resolver)
 DDP_ENV = (RUN_DIR_ENV, PARENT_ENV, "MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE",
@@ -150,7 +150,7 @@ def _lost_peer(err: BaseException) -> bool:
 
 def _record(run_dir: Path, ended: RankExit) -> None:
     """Put the rank's end into the record train wrote for this run (rank 0 only saw a closed connection)."""
-    from litzoo.lock import is_rank_zero
+    from litzoo.run.lock import is_rank_zero
 
     results = record.record_or_unreadable(run_dir)
     if not is_rank_zero() or results.get("status") in (None, "unreadable", "ok"):

@@ -10,9 +10,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from litzoo.checks import cli_run
-from litzoo.config import rebuild_run
-from litzoo.console import quiet_lightning
+from litzoo.cli import cli_run
+from litzoo.run.console import quiet_lightning
+from litzoo.run.build import rebuild_run
 
 
 def evaluate(ckpt_path: str | Path, overrides: list[str] | None = None, allow: tuple[str, ...] = ()

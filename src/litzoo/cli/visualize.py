@@ -20,7 +20,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from litzoo.checks import cli_run
+from litzoo.cli import cli_run
 
 OPTIONS: dict[str, type] = {"layer": str, "image": str, "images": int, "filters": int, "filter_layers": str,
                             "steps": int, "step": float, "filter_size": int, "mistakes": int, "device": str}
@@ -45,7 +45,7 @@ def parse_args(items: list[str]) -> tuple[dict[str, Any], list[str]]:
     return options, overrides
 
 
-def _device(choice: str, accelerator: str | None) -> "torch.device":
+def _device(choice: str, accelerator: str | None) -> Any:
     import torch
 
     if choice == "auto":
@@ -59,7 +59,7 @@ def _device(choice: str, accelerator: str | None) -> "torch.device":
 def load_run(path: str | Path, overrides: list[str] | None = None, allow: tuple[str, ...] = ()
              ) -> tuple[Any, Any, Any, dict[str, Any], Path]:
     """(config, data module set up, task with the checkpoint's weights, checkpoint, run dir)."""
-    from litzoo.config import rebuild_run
+    from litzoo.run.build import rebuild_run
 
     cfg, datamodule, task, state, run_dir = rebuild_run(path, overrides, allow)
     datamodule.setup("fit")
@@ -73,7 +73,13 @@ def visualize(path: str | Path, overrides: list[str] | None = None, allow: tuple
     from torch.utils.tensorboard import SummaryWriter
 
     from litzoo.visual.inputs import first_batch, load_image
-    from litzoo.visual.report import Publisher, Settings, Subject, write_all, write_gradcams
+    from litzoo.visual.report import (
+        Publisher,
+        Settings,
+        Subject,
+        write_all,
+        write_gradcams,
+    )
 
     cfg, datamodule, task, state, run_dir = load_run(path, overrides, allow)
     device = _device(options.get("device", "auto"), cfg.trainer.get("accelerator"))

@@ -1,0 +1,57 @@
+"""Composing configs: the packaged conf tree, litzoo's resolvers, and the one reading of `key=value` overrides.
+
+The configs ship inside the package (`litzoo/conf`); the repository's top-level `conf/` and `experiments/`
+are symlinks to them. Users add their own groups or experiments through Hydra's search path
+(`hydra.searchpath=[file://configs]`, see docs/data.md). Imports neither Lightning nor the models, so
+`litzoo-summary` and `--help` stay cheap.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+
+
+def _run_dir_resolver(runs_root: str, ckpt_path: str | None) -> str:
+    # LITZOO_RUN_DIR: the folder of a run whose DDP ranks re-execute the command (litzoo.run.ranks), so every
+    # rank writes into it instead of a new timestamped run of its own
+    import os
+
+    from litzoo.run.resume import (  # resume imports this module: imported on use
+        find_run_dir,
+        new_run_dir,
+    )
+
+    fixed = os.environ.get("LITZOO_RUN_DIR")
+    if fixed:
+        return fixed
+    return str(find_run_dir(runs_root, ckpt_path) if ckpt_path else new_run_dir(runs_root))
+
+
+def register_resolvers() -> None:
+    """`${litzoo_run_dir:root,ckpt}` (hydra.run.dir): a new timestamped run, or the run being resumed."""
+    if not OmegaConf.has_resolver("litzoo_run_dir"):
+        OmegaConf.register_new_resolver("litzoo_run_dir", _run_dir_resolver, use_cache=True)
+    __import__("litzoo.models.resolvers", fromlist=["register"]).register()  # ${output_units:..}, ${output_activation:..}
+    __import__("litzoo.data.resolvers", fromlist=["register"]).register()  # ${litzoo_window_shape:..} etc.: input_shape
+
+
+def compose_config(overrides: list[str] | None = None) -> DictConfig:
+    """The same config `litzoo-train` composes, without running Hydra's job machinery (tests, summary)."""
+    from hydra import compose, initialize_config_dir
+
+    register_resolvers()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose(config_name="train", overrides=list(overrides or []))
+
+
+def override_key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def merged_overrides(original: list[str], extra: list[str]) -> list[str]:
+    """Overrides with `extra` replacing same-key entries of `original` (Hydra refuses a key twice)."""
+    keys = {override_key(o) for o in extra}
+    return [o for o in original if override_key(o) not in keys] + list(extra)
