@@ -153,7 +153,10 @@ class InMemoryDataModule(pl.LightningDataModule):
     """Base of every in-memory source. Subclasses implement `load()` -> train and test tensors (or, for
     sources that are not plain tensors, `load_datasets()`), and may override `preprocess`."""
 
-    fixed_train_order = False  # True: the epoch-0 training order every epoch (trainer.overfit_batches; litzoo.run.fit)
+    fixed_train_order = False  # True: the epoch-0 training order every epoch (trainer.overfit_batches; litzoo.run.build)
+    # Keys of this source's config (under `data.`) that say where the data lives or how it is read, not what it
+    # is: a resume or a sweep re-run may change them (litzoo.run.resume). Each source adds its own.
+    runtime_keys: tuple[str, ...] = ("eval_batch_size",)
 
     def __init__(self, batch_size: int, val_split: float, seed: int, num_classes: int,
                  input_shape: Sequence[int], eval_batch_size: int | None = None,

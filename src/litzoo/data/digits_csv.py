@@ -84,6 +84,9 @@ def to_images(pixels: np.ndarray) -> Tensor:
 class DigitsCSVDataModule(InMemoryDataModule):
     """Kaggle digit-recognizer train.csv (+ optional test.csv for predictions); `classes` keeps a subset."""
 
+    # where the data lives: a resume may change these (see base.py)
+    runtime_keys = ("data_dir", "folder", "delimiter", "eval_batch_size")
+
     def __init__(self, data_dir: str, folder: str = "digit-recognizer", train_file: str = "train.csv",
                  test_file: str | None = "test.csv", batch_size: int = 128, val_split: float = 0.2,
                  test_fraction: float = 0.1, seed: int = 0, num_classes: int = 10,

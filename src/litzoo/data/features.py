@@ -49,6 +49,9 @@ def _cache_key(source: InMemoryDataModule, base_cfg: Mapping[str, Any], seed: in
 class FeatureDataModule(InMemoryDataModule):
     """Serves cached base features of `source`'s splits; `source` and `base` are configs built on load."""
 
+    # where the data lives: a resume may change these (see base.py)
+    runtime_keys = ("cache_dir", "eval_batch_size", "source.data_dir", "source.folder", "source.cache_dir", "source.workers")
+
     def __init__(self, source: DictConfig, base: DictConfig, batch_size: int = 20, seed: int = 0,
                  num_classes: int = 2, input_shape: Sequence[int] = (512, 4, 4), cache_dir: str | None = None,
                  extract_batch_size: int = 50, eval_batch_size: int | None = None, augment: Any = None) -> None:

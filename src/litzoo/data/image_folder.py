@@ -201,6 +201,9 @@ def load_folder(folder: Path, classes: Sequence[str], size: tuple[int, int], col
 class ImageFolderDataModule(InMemoryDataModule):
     """Keras' flow_from_directory: `target_size`, sorted class folders, train/validation/test or a seeded split."""
 
+    # where the data lives: a resume may change these (see base.py)
+    runtime_keys = ("data_dir", "folder", "cache_dir", "workers", "eval_batch_size")
+
     def __init__(self, data_dir: str, folder: str, target_size: Sequence[int] = (150, 150), batch_size: int = 32,
                  val_split: float = 0.2, test_split: float = 0.0, seed: int = 0, num_classes: int = 2,
                  input_shape: Sequence[int] = (3, 150, 150), classes: Sequence[str] | None = None,

@@ -136,6 +136,8 @@ def fill_pretrained_embeddings(module: nn.Module, vocabulary: Sequence[str]) -> 
 class ImdbDataModule(InMemoryDataModule):
     """IMDB sentiment (25k train, 25k test) as multi-hot vectors or padded integer sequences."""
 
+    runtime_keys = ("data_dir", "cache_dir", "eval_batch_size")  # where the data lives: resumable (base.py)
+
     def __init__(self, data_dir: str, cache_dir: str, mode: str = "sequence", tokens: str = "words",
                  num_words: int = 10_000, maxlen: int | None = None, ngrams: int = 1, hashing: bool = False,
                  batch_size: int = 32, val_split: float = 0.2, seed: int = 0, num_classes: int = 2,

@@ -124,6 +124,9 @@ def load_idx_split(folder: Path, split: str) -> tuple[Tensor, Tensor]:
 class MNISTDataModule(InMemoryDataModule):
     """MNIST / Fashion-MNIST (60k train, 10k test); validation = the last `val_split` of train (Keras)."""
 
+    # where the data lives: a resume may change these (see base.py)
+    runtime_keys = ("data_dir", "download", "eval_batch_size")
+
     def __init__(self, data_dir: str, variant: str = "mnist", download: bool = True, batch_size: int = 64,
                  val_split: float = 0.1, seed: int = 0, num_classes: int = 10,
                  input_shape: Sequence[int] = (1, 28, 28), eval_batch_size: int | None = None,

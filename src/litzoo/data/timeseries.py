@@ -122,6 +122,8 @@ class WindowBatches(Dataset):
 class TimeseriesDataModule(InMemoryDataModule):
     """Train/val/test windows of a measurement CSV; see the module docstring."""
 
+    runtime_keys = ("path", "generate", "delimiter", "eval_batch_size")  # where the data lives: resumable (base.py)
+
     def __init__(self, path: str, features: Sequence[str], target: str, lookback: int = 1440, step: int = 6,
                  delay: int = 144, splits: Sequence[float] = (0.5, 0.25, 0.25), missing: str = "interpolate",
                  time_column: str | None = None, time_format: str | None = None, delimiter: str | None = None,

@@ -41,10 +41,18 @@ def register_resolvers() -> None:
 def compose_config(overrides: list[str] | None = None) -> DictConfig:
     """The same config `litzoo-train` composes, without running Hydra's job machinery (tests, summary)."""
     from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
 
     register_resolvers()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose(config_name="train", overrides=list(overrides or []))
+    # inside a Hydra job (a sweep re-run compares a job's settings) Hydra's own instance is set aside and put back
+    outer = GlobalHydra.instance().hydra if GlobalHydra.instance().is_initialized() else None
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            return compose(config_name="train", overrides=list(overrides or []))
+    finally:
+        if outer is not None:
+            GlobalHydra.instance().initialize(outer)
 
 
 def override_key(override: str) -> str:

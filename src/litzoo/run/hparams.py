@@ -11,10 +11,10 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from litzoo.run.resume import WHERE_AND_WATCH
+
 GROUPS = ("model", "data", "optimizer", "scheduler", "augmentation")
 KEY_NUMBERS = {"lr": "optimizer.lr", "batch_size": "data.batch_size", "max_epochs": "trainer.max_epochs"}
-# Where a run lives or how it is watched: not what makes one run differ from another.
-NOT_HPARAMS = ("paths.", "hydra.", "callbacks.", "logger", "ckpt_path", "verbose", "test", "objective.")
 
 Scalar = bool | int | float | str
 
@@ -41,7 +41,8 @@ def run_hparams(cfg: DictConfig, results: dict[str, Any]) -> dict[str, Scalar]:
     for override in results.get("overrides") or []:
         key, _, text = override.partition("=")
         key = key.lstrip("+~")
-        if key in hp or key in KEY_NUMBERS.values() or key.startswith(NOT_HPARAMS):
+        # where a run lives and how it is watched (litzoo.run.resume) does not tell runs apart
+        if key in hp or key in KEY_NUMBERS.values() or key.startswith(WHERE_AND_WATCH):
             continue
         # a config group (trainer=ddp) shows its chosen option, a value its resolved number or text
         value = choices[key] if key in choices else OmegaConf.select(cfg, key, default=text)

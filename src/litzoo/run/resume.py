@@ -146,26 +146,52 @@ def stored_config(state: dict[str, Any], run_dir: Path, source: Path, overrides:
     return cfg
 
 
-# What a resume may change (training length, data location, devices, logging); everything else would make
-# the continued run a different experiment.
+# The one rule of what a continued run (a resume, a sweep re-run) may change: training length, devices, logging
+# and the data's location; everything else would make it a different experiment. The data keys are not listed
+# here: each data source declares its own (`runtime_keys` of litzoo.data.base.InMemoryDataModule), so a new
+# source's `data.folder` is resumable without an entry in this file. hparams (what tells runs apart) and the
+# sweep's re-run check ask the same rule.
+# Where a run lives and how it is watched: never a hyperparameter either (litzoo.run.hparams).
+WHERE_AND_WATCH = ("paths.", "logger", "callbacks.", "verbose", "test", "ckpt_path", "objective", "hydra.")
 RUNTIME_KEYS = (
     "trainer.max_epochs", "trainer.max_steps", "trainer.max_time", "trainer.min_epochs", "trainer.min_steps",
     "trainer.limit_", "trainer.accelerator", "trainer.devices", "trainer.num_nodes", "trainer.strategy",
     "trainer.precision", "trainer.log_every_n_steps", "trainer.enable_progress_bar", "trainer.use_distributed_sampler",
-    "paths.", "data.data_dir", "data.path", "data.cache_dir", "data.download", "data.generate", "data.workers",
-    "data.num_workers", "data.eval_batch_size", "data.source.data_dir", "data.source.cache_dir", "logger",
-    "callbacks.", "verbose", "test", "ckpt_path", "objective",
+    *WHERE_AND_WATCH,
 )
 STATEFUL_CALLBACKS = ("callbacks.model_checkpoint", "callbacks.last_checkpoint", "callbacks.rng_state",
                       "callbacks.finetune")
 
 
-def is_runtime_key(key: str) -> bool:
-    """True for config keys a resumed run may override (see RUNTIME_KEYS)."""
+def data_runtime_keys(data_target: Any) -> tuple[str, ...]:
+    """`data.<key>` for each key the config's data source declares resumable (its `runtime_keys`)."""
+    from hydra.utils import get_class
+
+    from litzoo.data.base import InMemoryDataModule
+
+    try:
+        source = get_class(data_target) if isinstance(data_target, str) else None
+    except Exception:  # noqa: BLE001 - an unknown class declares nothing
+        return ()
+    keys = source.runtime_keys if isinstance(source, type) and issubclass(source, InMemoryDataModule) else ()
+    return tuple(f"data.{k}" for k in keys)
+
+
+def is_runtime_key(key: str, data_keys: tuple[str, ...] = ()) -> bool:
+    """True for config keys a continued run may change (RUNTIME_KEYS, plus the data source's `data_keys`)."""
     if key.startswith(STATEFUL_CALLBACKS):
         return False
     return any(key == p or key.startswith(p if p.endswith((".", "_")) else p + ".") or
-               (p.endswith("_") and key.startswith(p)) for p in RUNTIME_KEYS)
+               (p.endswith("_") and key.startswith(p)) for p in RUNTIME_KEYS + data_keys)
+
+
+def changed_settings(before: list[str], now: list[str], run_dir: Path) -> tuple[list[str], list[str], dict, dict]:
+    """(changed keys, the ones a continued run may not change, before, now): both complete override lists
+    composed and compared key by key, the one engine for a resume and for a sweep re-run."""
+    base, requested = _composed_flat(before, run_dir), _composed_flat(now, run_dir)
+    changed = sorted(k for k in base.keys() | requested.keys() if base.get(k, "<absent>") != requested.get(k, "<absent>"))
+    data_keys = data_runtime_keys(base.get("data._target_")) + data_runtime_keys(requested.get("data._target_"))
+    return changed, [k for k in changed if not is_runtime_key(k, data_keys)], base, requested
 
 
 def _flat(node: Any, prefix: str = "") -> dict[str, Any]:
@@ -259,9 +285,7 @@ def resume_config(args: list[str]) -> tuple[DictConfig, dict[str, Any], list[str
     state, _ = load_checkpoint(ckpt_file)
     hparams = state.get("hyper_parameters") if isinstance(state.get("hyper_parameters"), dict) else {}
     original = _stored_overrides(hparams, ckpt_file)
-    base, requested = _composed_flat(original, run_dir), _composed_flat(merged_overrides(original, user), run_dir)
-    changed = sorted(k for k in base.keys() | requested.keys() if base.get(k, "<absent>") != requested.get(k, "<absent>"))
-    refused = [k for k in changed if not is_runtime_key(k)]
+    changed, refused, base, requested = changed_settings(original, merged_overrides(original, user), run_dir)
     if refused:
         shown = "; ".join(f"{k}: {_short(base.get(k, '<absent>'))} -> {_short(requested.get(k, '<absent>'))}"
                           for k in refused[:8])

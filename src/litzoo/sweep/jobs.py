@@ -100,12 +100,12 @@ def _run_locked(cfg: DictConfig, train_fn: Callable[[DictConfig], dict[str, Any]
     overrides = list(hydra_cfg.overrides.task)
     previous = record.record_or_unreadable(run_dir)
     status, last = previous.get("status"), run_dir / "checkpoints" / "last.ckpt"
-    if status == "ok" and not _changed_keys(previous.get("overrides") or [], overrides):
+    before = previous.get("overrides") or overrides
+    cut_short = status in (None, "running", "interrupted", "ok")  # ok here: the same job, new runtime keys
+    changed = _check_runtime_only(run_dir, before, overrides) if cut_short and set(before) != set(overrides) else []
+    if status == "ok" and not changed:
         print(f"[sweep] {run_dir.name}: already ok, skipped")
         return previous
-    cut_short = status in (None, "running", "interrupted", "ok")  # ok here: the same job, new runtime keys
-    if cut_short:
-        _check_runtime_only(run_dir, previous.get("overrides") or overrides, overrides)
     if cut_short and last.is_file():
         cfg = copy.deepcopy(cfg)
         cfg.ckpt_path = str(last)
@@ -127,24 +127,19 @@ def _run_locked(cfg: DictConfig, train_fn: Callable[[DictConfig], dict[str, Any]
         return _failed(run_dir, overrides, err)
 
 
-def _changed_keys(before: list[str], now: list[str]) -> set[str]:
-    split = lambda overrides: dict(o.lstrip("+~").split("=", 1) for o in overrides if "=" in o)  # noqa: E731
-    a, b = split(before), split(now)
-    return {k for k in a.keys() | b.keys() if a.get(k) != b.get(k)}
+def _check_runtime_only(run_dir: Path, before: list[str], now: list[str]) -> list[str]:
+    """The settings this job's re-run changes (litzoo.run.resume.changed_settings, the rule a resume follows).
+    Runtime keys (trainer.max_epochs) continue the job from its checkpoint; any other change would put a
+    different experiment in its folder (constants are not in folder names): refused, nothing touched."""
+    from litzoo.run.resume import changed_settings
 
-
-def _check_runtime_only(run_dir: Path, before: list[str], now: list[str]) -> None:
-    """A job continues from its checkpoint with new runtime keys only (trainer.max_epochs); any other change
-    would put a different experiment in its folder (constants are not in folder names): refused, nothing
-    touched."""
-    from litzoo.run.resume import is_runtime_key
-
-    changed = sorted(k for k in _changed_keys(before, now) if not is_runtime_key(k))
-    if changed:
+    changed, refused, _, _ = changed_settings(before, now, run_dir)
+    if refused:
         raise SweepChanged(
-            f"{run_dir} holds a run of this sweep job with other values of {', '.join(changed)} "
+            f"{run_dir} holds a run of this sweep job with other values of {', '.join(refused[:8])} "
             f"(it ran with: {' '.join(before)}). Only runtime keys such as trainer.max_epochs may change "
             "when a sweep is re-run in its folder; start a new sweep (leave out hydra.sweep.dir) instead.")
+    return changed
 
 
 def objective_value(results: dict[str, Any], cfg: DictConfig) -> float | None:
