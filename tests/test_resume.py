@@ -59,3 +59,18 @@ def test_run_dir_resolution(tmp_path: Path) -> None:
     assert fresh.parent == tmp_path and fresh.is_dir() and not any(fresh.iterdir())  # claimed, empty
     with pytest.raises(FileNotFoundError, match="ckpt_path"):
         find_run_dir(tmp_path / "nothing", "last")
+
+
+def test_a_data_source_declares_its_own_resumable_keys(tmp_path: Path) -> None:
+    """One rule for a resume and a sweep re-run: the image folder's `data.folder` may change (the source says
+    so in its `runtime_keys`), its `data.target_size` may not; nothing is listed elsewhere for either."""
+    from litzoo.data.image_folder import ImageFolderDataModule
+    from litzoo.run.resume import changed_settings
+
+    assert "folder" in ImageFolderDataModule.runtime_keys
+    before = ["data=image_folder", "model=cats_dogs_small_convnet"]
+    changed, refused, _, _ = changed_settings(before, [*before, "data.folder=elsewhere", "trainer.max_epochs=9"],
+                                              tmp_path)
+    assert changed == ["data.folder", "trainer.max_epochs"] and refused == []
+    _, refused, _, _ = changed_settings(before, [*before, "data.target_size=[64,64]"], tmp_path)
+    assert "data.target_size" in refused
