@@ -55,7 +55,7 @@ def test_run_dir_resolution(tmp_path: Path) -> None:
     assert find_run_dir(tmp_path, "last") == new
     assert find_run_dir(tmp_path, str(old)) == old
     assert find_run_dir(tmp_path, str(old / "checkpoints" / "last.ckpt")) == old
-    fresh = Path(_run_dir_resolver(str(tmp_path), None))
+    fresh = Path(_run_dir_resolver(str(tmp_path)))
     assert fresh.parent == tmp_path and fresh.is_dir() and not any(fresh.iterdir())  # claimed, empty
     with pytest.raises(FileNotFoundError, match="ckpt_path"):
         find_run_dir(tmp_path / "nothing", "last")

@@ -19,6 +19,7 @@ from litzoo.run.fit import train
 from litzoo.run.ranks import with_ranks
 from litzoo.run.resume import resume_config
 from litzoo.run.signals import install as install_signals
+from litzoo.sweep.jobs import objective_value
 
 
 def _hydra_entry(cfg: DictConfig) -> float | None:
@@ -29,7 +30,7 @@ def _hydra_entry(cfg: DictConfig) -> float | None:
 
         return run_job(cfg, train)
     results = cli_run(lambda: with_ranks(cfg.paths.output_dir, lambda: train(cfg)), bool(cfg.get("verbose")))
-    return results["metrics"].get("best/val_loss")  # the objective a sweeper minimises
+    return objective_value(results, cfg)  # what a sweeper optimises
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from litzoo.run.checks import known_top_level_keys, unread_keys
 from litzoo.run.lock import is_rank_zero
-from litzoo.run.resume import load_checkpoint, stored_config
+from litzoo.run.resume import load_checkpoint, run_dir_of, stored_config
 
 if TYPE_CHECKING:
     import pytorch_lightning as pl
@@ -106,7 +106,7 @@ def rebuild_run(path: str | Path, overrides: list[str] | None = None, allow: tup
     from hydra.utils import instantiate
 
     state, ckpt_file = load_checkpoint(path)
-    run_dir = ckpt_file.parent.parent if ckpt_file.parent.name == "checkpoints" else ckpt_file.parent
+    run_dir = run_dir_of(ckpt_file)
     cfg = stored_config(state, run_dir, ckpt_file, overrides, allow)
     task = instantiate(cfg.task, net=instantiate(cfg.model), optimizer=instantiate(cfg.optimizer))
     task.load_state_dict(state["state_dict"])

@@ -14,24 +14,19 @@ from omegaconf import DictConfig, OmegaConf
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 
 
-def _run_dir_resolver(runs_root: str, ckpt_path: str | None) -> str:
+def _run_dir_resolver(runs_root: str) -> str:
     # LITZOO_RUN_DIR: the folder of a run whose DDP ranks re-execute the command (litzoo.run.ranks), so every
-    # rank writes into it instead of a new timestamped run of its own
+    # rank writes into it instead of a new timestamped run of its own. (A resume, `ckpt_path=...`, never
+    # reaches Hydra's run dir: litzoo-train continues it with the checkpoint's own config, litzoo.run.resume.)
     import os
 
-    from litzoo.run.resume import (  # resume imports this module: imported on use
-        find_run_dir,
-        new_run_dir,
-    )
+    from litzoo.run.resume import new_run_dir  # resume imports this module: imported on use
 
-    fixed = os.environ.get("LITZOO_RUN_DIR")
-    if fixed:
-        return fixed
-    return str(find_run_dir(runs_root, ckpt_path) if ckpt_path else new_run_dir(runs_root))
+    return os.environ.get("LITZOO_RUN_DIR") or str(new_run_dir(runs_root))
 
 
 def register_resolvers() -> None:
-    """`${litzoo_run_dir:root,ckpt}` (hydra.run.dir): a new timestamped run, or the run being resumed."""
+    """`${litzoo_run_dir:root}` (hydra.run.dir): a new timestamped run folder under `root`, claimed."""
     if not OmegaConf.has_resolver("litzoo_run_dir"):
         OmegaConf.register_new_resolver("litzoo_run_dir", _run_dir_resolver, use_cache=True)
     __import__("litzoo.models.resolvers", fromlist=["register"]).register()  # ${output_units:..}, ${output_activation:..}

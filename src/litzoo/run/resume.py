@@ -40,8 +40,13 @@ def find_run_dir(runs_root: str | Path, ckpt_path: str) -> Path:
     if path.is_dir():
         return path
     if path.is_file():
-        return path.parent.parent if path.parent.name == "checkpoints" else path.parent
+        return run_dir_of(path)
     raise FileNotFoundError(f"ckpt_path={ckpt_path!r} does not exist. {RESUME_HELP}")
+
+
+def run_dir_of(ckpt_file: Path) -> Path:
+    """The run folder of a checkpoint: the folder above its checkpoints/, else the folder it lies in."""
+    return ckpt_file.parent.parent if ckpt_file.parent.name == "checkpoints" else ckpt_file.parent
 
 
 def new_run_dir(runs_root: str | Path) -> Path:
@@ -236,7 +241,7 @@ def _apply(cfg: DictConfig, keys: list[str], values: dict[str, Any]) -> DictConf
 
 def in_run_folder(ckpt_file: Path) -> bool:
     """True for a checkpoint inside a run's checkpoints/ (the run folder beside it holds its record)."""
-    run_dir = ckpt_file.parent.parent
+    run_dir = run_dir_of(ckpt_file)
     return ckpt_file.parent.name == "checkpoints" and any(
         (run_dir / name).exists() for name in ("results.json", "config.yaml", ".hydra"))
 

@@ -25,7 +25,7 @@ from litzoo.errors import LitzooError
 from litzoo.run import ranks, record
 from litzoo.run.lock import LOCK_FILE, RunLocked, run_lock
 from litzoo.run.signals import sigterm_interrupts, stop_signal, stops_held
-from litzoo.sweep.table import try_write_summary
+from litzoo.sweep.table import DEFAULT_OBJECTIVE, try_write_summary
 
 KEEP_ON_RERUN = (".hydra", LOCK_FILE)  # a failed job re-runs in its own folder: everything else is its old attempt
 JOBS_ENV = "LITZOO_SWEEP_JOBS"  # the number of jobs, set in every job's environment (hydra.job.env_set)
@@ -143,8 +143,8 @@ def _check_runtime_only(run_dir: Path, before: list[str], now: list[str]) -> lis
 
 
 def objective_value(results: dict[str, Any], cfg: DictConfig) -> float | None:
-    """The sweep objective (`objective.metric`, default best/val_loss) from a run record."""
-    metric = OmegaConf.select(cfg, "objective.metric", default="best/val_loss")
+    """The sweep objective (`objective.metric`; litzoo.sweep.table.DEFAULT_OBJECTIVE without one) of a record."""
+    metric = OmegaConf.select(cfg, "objective.metric", default=DEFAULT_OBJECTIVE["metric"])
     value = (results.get("metrics") or {}).get(metric)
     return float(value) if value is not None else None
 
