@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from litzoo.cli import cli_run
-from litzoo.run.console import quiet_lightning
 from litzoo.run.build import rebuild_run
+from litzoo.run.console import quiet_lightning
 
 
 def evaluate(ckpt_path: str | Path, overrides: list[str] | None = None, allow: tuple[str, ...] = ()

@@ -20,7 +20,9 @@ def _run_dir_resolver(runs_root: str) -> str:
     # reaches Hydra's run dir: litzoo-train continues it with the checkpoint's own config, litzoo.run.resume.)
     import os
 
-    from litzoo.run.resume import new_run_dir  # resume imports this module: imported on use
+    from litzoo.run.resume import (
+        new_run_dir,  # resume imports this module: imported on use
+    )
 
     return os.environ.get("LITZOO_RUN_DIR") or str(new_run_dir(runs_root))
 
@@ -50,8 +52,15 @@ def compose_config(overrides: list[str] | None = None) -> DictConfig:
             GlobalHydra.instance().initialize(outer)
 
 
+def split_override(override: str) -> tuple[str, str]:
+    """`key=value` as litzoo reads a Hydra override: (the key without its `+`, `++` or `~`, the value as
+    written; '' for a bare `~key`). The one reading: resumes, sweeps, hparams and the sweep table ask it."""
+    key, _, value = override.partition("=")
+    return key.lstrip("+~"), value
+
+
 def override_key(override: str) -> str:
-    return override.split("=", 1)[0].lstrip("+~")
+    return split_override(override)[0]
 
 
 def merged_overrides(original: list[str], extra: list[str]) -> list[str]:

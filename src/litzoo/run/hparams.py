@@ -11,6 +11,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from litzoo.run.compose import override_key, split_override
 from litzoo.run.resume import WHERE_AND_WATCH
 
 GROUPS = ("model", "data", "optimizer", "scheduler", "augmentation")
@@ -39,8 +40,7 @@ def run_hparams(cfg: DictConfig, results: dict[str, Any]) -> dict[str, Scalar]:
     hp["seed"] = _scalar(cfg.get("seed"))
     hp.update({name: _scalar(OmegaConf.select(cfg, key, default=None)) for name, key in KEY_NUMBERS.items()})
     for override in results.get("overrides") or []:
-        key, _, text = override.partition("=")
-        key = key.lstrip("+~")
+        key, text = split_override(override)
         # where a run lives and how it is watched (litzoo.run.resume) does not tell runs apart
         if key in hp or key in KEY_NUMBERS.values() or key.startswith(WHERE_AND_WATCH):
             continue
@@ -64,7 +64,7 @@ def swept_names(results: dict[str, Any]) -> set[str]:
 
     excluded = set(HydraConfig.get().job.config.override_dirname.exclude_keys) if HydraConfig.initialized() else set()
     alias = {key: name for name, key in KEY_NUMBERS.items()}  # optimizer.lr is shown as lr
-    keys = {o.partition("=")[0].lstrip("+~") for o in results.get("overrides") or []}
+    keys = {override_key(o) for o in results.get("overrides") or []}
     return {alias.get(k, k) for k in keys - excluded}
 
 

@@ -23,6 +23,7 @@ from litzoo.run.compose import (
     merged_overrides,
     override_key,
     register_resolvers,
+    split_override,
 )
 
 RESUME_HELP = "ckpt_path takes 'last' (the newest run of this experiment), a run directory, or a .ckpt file"
@@ -282,7 +283,7 @@ def resume_config(args: list[str]) -> tuple[DictConfig, dict[str, Any], list[str
     is refused, listing the differences, before anything in the run directory is touched. A checkpoint
     that is not inside a run's checkpoints/ (a loose file) continues in a new run folder of its experiment.
     """
-    ckpt_arg = next(a.split("=", 1)[1] for a in args if a.startswith("ckpt_path="))
+    ckpt_arg = next(split_override(a)[1] for a in args if override_key(a) == "ckpt_path")
     user = [a for a in args if not a.startswith(("ckpt_path=", "hydra.", "-"))]
     run_dir = find_run_dir(_runs_root(user) if ckpt_arg == "last" else ".", ckpt_arg)
     ckpt_file = resolve_checkpoint(ckpt_arg if ckpt_arg != "last" else str(run_dir), run_dir)

@@ -21,9 +21,10 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from litzoo.errors import LitzooError
 from litzoo.run import record
-from litzoo.sweep import jobs as sweep
 from litzoo.run.atomic import atomic_write_text
+from litzoo.run.compose import override_key
 from litzoo.run.signals import exit_code, stop_signal
+from litzoo.sweep import jobs as sweep
 from litzoo.sweep.table import format_table, swept_keys, try_write_summary
 
 
@@ -31,7 +32,7 @@ def constant_override_keys(config: DictConfig) -> tuple[set[str], list[str]]:
     """(keys the multirun varies, keys its command line sets to one value)."""
     overrides = list(config.hydra.overrides.task)
     varying = swept_keys(overrides, OmegaConf.select(config, "hydra.sweeper.params"))
-    keys = [o.split("=", 1)[0].lstrip("+~") for o in overrides]
+    keys = [override_key(o) for o in overrides]
     return varying, [k for k in keys if k not in varying]
 
 
@@ -120,7 +121,7 @@ def _one_sweep_folder(config: DictConfig) -> None:
     ${name}, which each experiment of `-m experiment=a,b` sets differently (the jobs scattered over
     logs/a/ and logs/b/). The folder is resolved once, here; a sweep over experiments goes to
     <paths.log_dir>/multiruns/<time>, no one experiment's folder. A hydra.sweep.dir given is kept as it is."""
-    if any(o.split("=", 1)[0] == "hydra.sweep.dir" for o in config.hydra.overrides.hydra):
+    if any(override_key(o) == "hydra.sweep.dir" for o in config.hydra.overrides.hydra):
         return
     folder = Path(config.hydra.sweep.dir)
     if "experiment" in constant_override_keys(config)[0]:
@@ -182,7 +183,7 @@ def _stop(run_dir: Path, err: Exception) -> None:
 def _optuna_follows_objective(config: DictConfig) -> None:
     """hydra/sweeper=optuna optimises train.yaml's `objective` (its direction, unless hydra.sweeper.direction
     is given), with a sampler seeded by `seed`: re-running the sweep asks the same trials, so it resumes."""
-    given = {o.split("=", 1)[0].lstrip("+~") for o in config.hydra.overrides.hydra}
+    given = {override_key(o) for o in config.hydra.overrides.hydra}
     with read_write(config), open_dict(config):
         if "hydra.sweeper.direction" not in given:
             config.hydra.sweeper.direction = OmegaConf.select(config, "objective.direction", default="minimize")

@@ -23,6 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from litzoo.errors import LitzooError
 from litzoo.run import ranks, record
+from litzoo.run.compose import override_key
 from litzoo.run.lock import LOCK_FILE, RunLocked, run_lock
 from litzoo.run.signals import sigterm_interrupts, stop_signal, stops_held
 from litzoo.sweep.table import DEFAULT_OBJECTIVE, try_write_summary
@@ -87,7 +88,7 @@ def run_job(cfg: DictConfig, train_fn: Callable[[DictConfig], dict[str, Any]]) -
 def _announce(hydra_cfg: DictConfig) -> str:
     """Print 'Job 3/4: optimizer=adam seed=2' (the overrides that vary); returns 'job 3/4 (...)'."""
     excluded = set(hydra_cfg.job.config.override_dirname.exclude_keys)
-    shown = " ".join(o for o in hydra_cfg.overrides.task if o.split("=", 1)[0].lstrip("+~") not in excluded)
+    shown = " ".join(o for o in hydra_cfg.overrides.task if override_key(o) not in excluded)
     total = os.environ.get(JOBS_ENV)
     number = f"{hydra_cfg.job.num + 1}" + (f"/{total}" if total else "")
     print(f"\nJob {number}: {shown}", flush=True)

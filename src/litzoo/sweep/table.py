@@ -23,6 +23,7 @@ from litzoo.errors import LitzooError
 from litzoo.run import lock, record
 from litzoo.run.atomic import atomic_write_text
 from litzoo.run.checks import explain
+from litzoo.run.compose import split_override
 
 DEFAULT_OBJECTIVE = {"metric": "best/val_loss", "direction": "minimize"}
 # Printed columns dropped first when the table is wider than the terminal (the files keep them all).
@@ -64,16 +65,11 @@ def _row(job_dir: Path, sweep_dir: Path) -> dict[str, Any]:
         status = _running_or_killed(job_dir)
     metrics = rec.get("metrics") or {}
     error = (_line(problems[0], job_dir) if problems else rec.get("error") or "").strip().splitlines()
-    return {"job": num if isinstance(num, int) else None, "overrides": dict(_split(o) for o in overrides),
+    return {"job": num if isinstance(num, int) else None, "overrides": dict(split_override(o) for o in overrides),
             "metrics": metrics, "status": status, "best_epoch": rec.get("best_epoch"),
             **{k: v for k, v in metrics.items() if k.startswith(("best/val_", "test/"))},
             "epochs": rec.get("epochs"), "wall_s": rec.get("wall_seconds"),
             "run_dir": str(job_dir.relative_to(sweep_dir)), "error": error[0] if error else ""}
-
-
-def _split(override: str) -> tuple[str, str]:
-    key, _, value = override.partition("=")
-    return key.lstrip("+~"), value
 
 
 def _read(reader: Callable[[Path], Any], path: Path, problems: list[record.UnreadableRecord]) -> Any:
