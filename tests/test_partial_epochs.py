@@ -124,3 +124,14 @@ def test_ctrl_c_during_a_resume_keeps_the_finished_runs_results(tmp_path: Path) 
     assert after["metrics"]["test/acc"] == first["metrics"]["test/acc"] and after["test_model"] == "best"
     assert after["best_checkpoint"] == first["best_checkpoint"]
     assert after["wall_seconds"] >= first["wall_seconds"] + after["session_seconds"] - 0.01
+
+
+def test_double_validation_loop_and_gradient_accumulation_keep_one_row_per_epoch(tmp_path: Path) -> None:
+    """lightning-hydra-template's test_train_epoch_double_val_loop, and accumulate_grad_batches: the record
+    counts epochs and optimizer steps as Lightning does, one history row per epoch with that epoch's numbers."""
+    results = _run(tmp_path, "a", "trainer.max_epochs=2", "+trainer.val_check_interval=0.5")
+    rows = _history(tmp_path / "a")
+    assert [int(r["epoch"]) for r in rows] == [1, 2] and all(r["val_loss"] for r in rows)
+    assert results["status"] == "ok" and results["partial_epoch"] is None and results["global_step"] == 36
+    accumulated = _run(tmp_path, "b", "trainer.max_epochs=2", "+trainer.accumulate_grad_batches=2")
+    assert accumulated["global_step"] == 18 and [int(r["steps"]) for r in _history(tmp_path / "b")] == [18, 18]
