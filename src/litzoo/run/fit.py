@@ -50,7 +50,6 @@ def _fit_and_test(cfg: DictConfig, run: dict[str, Any], ckpt: Path | None) -> di
 
     from litzoo.callbacks.history import History
     from litzoo.summary import format_summary
-    from litzoo.sweep.jobs import first_showing
 
     run_dir = Path(run["run_dir"])
     if ckpt is not None:  # before anything is built: the file's own config must pass litzoo.run.trust too
@@ -60,12 +59,7 @@ def _fit_and_test(cfg: DictConfig, run: dict[str, Any], ckpt: Path | None) -> di
     run["precision"] = str(trainer.precision)
     if _is_rank_zero() and not (run_dir / "config.yaml").exists():  # the original config is never overwritten
         OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
-    table = format_summary(task.net, title=cfg.name)
-    if _is_rank_zero() and first_showing(table):  # once per sweep and model, not per job
-        print(table)
-    writer = tensorboard_writer(trainer.logger)
-    if hasattr(writer, "add_text"):
-        writer.add_text("model/summary", "    " + table.replace("\n", "\n    "), trainer.global_step)
+    _show_summary(format_summary(task.net, title=cfg.name), trainer)
     history = next(c for c in trainer.callbacks if isinstance(c, History))
     try:
         trainer.fit(task, datamodule=datamodule, ckpt_path=str(ckpt) if ckpt else None, weights_only=True)
@@ -77,20 +71,34 @@ def _fit_and_test(cfg: DictConfig, run: dict[str, Any], ckpt: Path | None) -> di
         _collect(run, trainer, history, {})
         # what loading the data found (an empty class folder, a looping symlink): in the record, not only on screen
         run["warnings"] = list(dict.fromkeys(run["warnings"] + list(datamodule.data_warnings)))
-    best = getattr(trainer.checkpoint_callback, "best_model_path", "") or None
-    test: dict[str, float] = {}
-    if cfg.get("test", True):
-        # no best checkpoint (checkpointing off, fast_dev_run): the weights in memory are tested, and said so
-        run["test_model"] = "best" if best else "last"
-        if _is_rank_zero():
-            print(f"Testing the {'best checkpoint, ' + Path(best).name if best else 'last weights'} ...", flush=True)
-        tested = trainer.test(task, datamodule=datamodule, ckpt_path=best, weights_only=True, verbose=False)
-        test = {k: float(v) for k, v in tested[0].items()}
-    _collect(run, trainer, history, test)
+    _collect(run, trainer, history, _test(cfg, run, trainer, task, datamodule))
     log_run_hparams(trainer.logger, cfg, run)
     if trainer.logger:
         trainer.logger.finalize("success")
     return run
+
+
+def _show_summary(table: str, trainer: pl.Trainer) -> None:
+    """The Keras summary on the console (once per sweep and model, not per job) and in TensorBoard's text."""
+    from litzoo.sweep.jobs import first_showing
+
+    if _is_rank_zero() and first_showing(table):
+        print(table)
+    writer = tensorboard_writer(trainer.logger)
+    if hasattr(writer, "add_text"):
+        writer.add_text("model/summary", "    " + table.replace("\n", "\n    "), trainer.global_step)
+
+
+def _test(cfg: DictConfig, run: dict[str, Any], trainer: pl.Trainer, task: Any, datamodule: Any) -> dict[str, float]:
+    """Test the best checkpoint; without one (checkpointing off, fast_dev_run) the weights in memory, and say so."""
+    if not cfg.get("test", True):
+        return {}
+    best = getattr(trainer.checkpoint_callback, "best_model_path", "") or None
+    run["test_model"] = "best" if best else "last"
+    if _is_rank_zero():
+        print(f"Testing the {'best checkpoint, ' + Path(best).name if best else 'last weights'} ...", flush=True)
+    tested = trainer.test(task, datamodule=datamodule, ckpt_path=best, weights_only=True, verbose=False)
+    return {k: float(v) for k, v in tested[0].items()}
 
 
 def _collect(run: dict[str, Any], trainer: pl.Trainer, history: History, test: dict[str, float]) -> None:
@@ -118,12 +126,7 @@ def train(cfg: DictConfig, provenance: dict[str, Any] | None = None,
 
     start = time.perf_counter()
     run_dir = Path(cfg.paths.output_dir)
-    try:
-        validate_config(cfg)  # bad values fail here, before training
-    except LitzooError as err:  # Hydra already made the folder: leave a record, never over an existing one
-        if run_dir.is_dir() and not (run_dir / record.FILENAME).exists() and _is_rank_zero():
-            record.write_failure(run_dir, str(err), cfg.get("name"), (provenance or _provenance())["overrides"])
-        raise
+    _validate(cfg, run_dir, provenance)
     ckpt = resolve_checkpoint(cfg.get("ckpt_path"), run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     with run_lock(run_dir):  # one writer per run folder (RunLocked otherwise), before its record is even read
@@ -151,6 +154,16 @@ def train(cfg: DictConfig, provenance: dict[str, Any] | None = None,
             if rank_zero:
                 print_closing(run, Path(cfg.paths.log_dir) / cfg.name)
     return run
+
+
+def _validate(cfg: DictConfig, run_dir: Path, provenance: dict[str, Any] | None) -> None:
+    """Bad values fail here, before training; Hydra already made the folder: leave a record, never over one."""
+    try:
+        validate_config(cfg)
+    except LitzooError as err:
+        if run_dir.is_dir() and not (run_dir / record.FILENAME).exists() and _is_rank_zero():
+            record.write_failure(run_dir, str(err), cfg.get("name"), (provenance or _provenance())["overrides"])
+        raise
 
 
 def _report(err: BaseException, verbose: bool) -> None:
