@@ -20,8 +20,9 @@ test: $(STAMP)             ## the default suite (< 5 min on 2 cores)
 test-all: $(STAMP)         ## everything, slow tests included
 	$(BIN)/python -m pytest -q -m "slow or not slow" $(ARGS)
 
-bench: $(STAMP)            ## litzoo vs a plain PyTorch loop (epoch, start-up), recurrent dropout vs fused GRU
+bench: $(STAMP)            ## litzoo vs a plain PyTorch loop (epoch, start-up, per-step overhead), recurrent dropout vs fused GRU
 	$(BIN)/python benchmarks/bench_epoch.py $(ARGS)
+	$(BIN)/python benchmarks/bench_overhead.py
 	$(BIN)/python benchmarks/bench_recurrent.py --batches 20 --reps 2 --threads 1
 
 clean:

@@ -5,6 +5,7 @@ import math
 from pathlib import Path
 
 import pytest
+import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from hydra.utils import instantiate
@@ -98,3 +99,109 @@ def test_mnist_fast_runs_one_cycle_per_step(make_cfg, mnist_root: Path, tmp_path
     lrs = [float(line.split(",")[5]) for line in (tmp_path / "run" / "history.csv").read_text().splitlines()[1:]]
     # the learning rate of each epoch's last step: near the peak (0.004) after epoch 1 of 2, annealed at the end
     assert lrs[0] > 2e-3 and lrs[1] < 1e-4
+
+
+# --- task.optimization: litzoo's direct step (manual optimization) against Lightning's automatic optimization
+
+QUIET = ("callbacks=minimal", "logger=none", "trainer.max_epochs=2")
+
+
+def _history(run_dir: Path) -> list[dict[str, str]]:
+    import csv
+
+    with open(run_dir / "history.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+class CountBackward(pl.Callback):
+    """Listens to a hook Lightning calls around each optimizer step: the direct step must not skip it."""
+
+    calls = 0
+
+    def on_after_backward(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        CountBackward.calls += 1
+
+
+class Spy(pl.Callback):
+    """Records which step the task took and Lightning's mode."""
+
+    seen: dict = {}
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        Spy.seen = {"direct": pl_module._direct, "automatic": pl_module.automatic_optimization}
+
+
+def _run(make_cfg, tmp_path: Path, name: str, *overrides: str, spy: bool = True) -> dict:
+    from omegaconf import open_dict
+
+    cfg = make_cfg(*QUIET, f"paths.output_dir={tmp_path / name}", *overrides)
+    if spy:
+        with open_dict(cfg):
+            cfg.callbacks.spy = {"_target_": f"{__name__}.Spy"}
+    return train(cfg)
+
+
+@pytest.mark.parametrize("scheduler", ["cosine", "plateau"])
+def test_direct_step_gives_lightnings_numbers(make_cfg, tmp_path: Path, scheduler: str) -> None:
+    """The same run with litzoo's direct step and with Lightning's automatic optimization: the same losses,
+    accuracies, learning rates (a per-epoch schedule; ReduceLROnPlateau made to cut every epoch) and steps."""
+    # no improvement counts (threshold 10): a cut after epoch 2, seen in epoch 3's learning rate
+    extra = ["scheduler.patience=0", "scheduler.threshold=10", "trainer.max_epochs=3"] if scheduler == "plateau" else []
+    runs = {}
+    for mode in ("direct", "lightning"):
+        runs[mode] = _run(make_cfg, tmp_path, mode, f"scheduler={scheduler}", *extra, f"+task.optimization={mode}")
+        assert Spy.seen == {"direct": mode == "direct", "automatic": mode == "lightning"}
+    assert runs["direct"]["global_step"] == runs["lightning"]["global_step"] == 18 * (3 if extra else 2)
+    direct, auto = _history(tmp_path / "direct"), _history(tmp_path / "lightning")
+    for a, b in zip(direct, auto):
+        for key in ("loss", "acc", "val_loss", "val_acc", "lr"):
+            assert float(a[key]) == pytest.approx(float(b[key]), rel=1e-4, abs=1e-7), (key, a, b)
+    assert float(direct[-1]["lr"]) < float(direct[0]["lr"])  # the schedule did move
+
+
+def test_direct_step_only_where_it_is_exact(make_cfg, tmp_path: Path) -> None:
+    """A callback listening to on_after_backward gets every call (Lightning's manual_backward); gradient clipping,
+    which Lightning offers only in automatic optimization, switches the run there."""
+    from omegaconf import open_dict
+
+    CountBackward.calls = 0
+    cfg = make_cfg(*QUIET, f"paths.output_dir={tmp_path / 'hook'}")
+    with open_dict(cfg):
+        cfg.callbacks.spy = {"_target_": f"{__name__}.Spy"}
+        cfg.callbacks.count = {"_target_": f"{__name__}.CountBackward"}
+    assert train(cfg)["status"] == "ok"
+    assert Spy.seen == {"direct": False, "automatic": False} and CountBackward.calls == 2 * 18
+    results = _run(make_cfg, tmp_path, "clip", "+trainer.gradient_clip_val=0.5")
+    assert results["status"] == "ok" and Spy.seen["automatic"] is True and results["global_step"] == 2 * 18
+    with pytest.raises(ValueError, match="task.optimization must be one of direct, lightning; got 'fast'"):
+        ClassificationTask(dense(10, "softmax"), torch.optim.SGD, num_classes=10, optimization="fast")
+
+
+def test_a_checkpoint_of_the_other_mode_resumes_at_its_step(make_cfg, tmp_path: Path) -> None:
+    """Lightning counts steps in a different loop per mode: a run checkpointed under automatic optimization (any run
+    of an earlier litzoo) resumes under the direct step at its step, and ends where a straight run ends."""
+    straight = _run(make_cfg, tmp_path, "straight", spy=False)
+    _run(make_cfg, tmp_path, "resumed", "trainer.max_epochs=1", "+task.optimization=lightning", spy=False)
+    resumed = _run(make_cfg, tmp_path, "resumed", f"ckpt_path={tmp_path / 'resumed'}", spy=False)
+    assert resumed["global_step"] == straight["global_step"] == 2 * 18
+    for key in ("last/loss", "last/val_loss", "test/acc"):
+        assert resumed["metrics"][key] == pytest.approx(straight["metrics"][key], abs=1e-6), key
+
+
+def test_metrics_taken_once_equal_metrics_taken_every_step() -> None:
+    """The steps' predictions are handed to the metrics in one update: the same accuracy and batch-size-weighted
+    mean loss as updating them every step (batches of unequal size included)."""
+    import torchmetrics
+
+    torch.manual_seed(0)
+    task = ClassificationTask(dense(10, "softmax"), torch.optim.SGD, num_classes=10)
+    accuracy, mean = torchmetrics.classification.MulticlassAccuracy(10, average="micro"), torchmetrics.MeanMetric()
+    for size in (8, 8, 3):
+        x, y = torch.rand(size, 1, 28, 28), torch.randint(0, 10, (size,))
+        loss = task.step((x, y), "train")
+        accuracy.update(task(x).argmax(-1), y)
+        mean.update(loss.detach(), weight=size)
+    assert len(task.pending["train"]) == 3
+    running = task.running_metrics("train")
+    assert running == pytest.approx({"acc": float(accuracy.compute()), "loss": float(mean.compute())}, rel=1e-6)
+    assert not task.pending["train"]  # handed over once

@@ -10,9 +10,18 @@ less time: on a 2-core Xeon (torch 2.14, CPU) the MNIST convnet's epoch took 7.8
 (benchmarks/bench_image_pipeline.py): oneDNN's convolutions and pooling run on NHWC without reorders.
 `auto` turns it on for networks with 2-D convolutions (on GPUs it is NVIDIA's advice for tensor cores
 under mixed precision; not measured here).
+
+`optimization` (config `task.optimization`): `direct` (default) steps the optimizer in `training_step`
+(Lightning's manual optimization). On one device, without a gradient scaler and with no callback listening to
+the hooks Lightning calls around backward and step, it calls zero_grad, backward and step itself; otherwise it
+goes through Lightning's `manual_backward` and `optimizer.step()`, which call those hooks and the 16-mixed
+scaler. `lightning` is Lightning's automatic optimization, taken also whenever the Trainer is asked for
+gradient accumulation or clipping (Lightning offers those only there). Either way the learning-rate schedule,
+the step count, the logs and the checkpoints are the same; see docs/speed.md for what `direct` saves.
 """
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -20,11 +29,21 @@ import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 import torchmetrics
+from pytorch_lightning.plugins.precision import MixedPrecision, Precision
+from pytorch_lightning.strategies import SingleDeviceStrategy
+from pytorch_lightning.utilities.model_helpers import is_overridden
 from torch import Tensor, nn
+
+from litzoo.callbacks.checkpoints import epoch_completed
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 SchedulerFactory = Callable[..., Any]
 CHANNELS_LAST = ("auto", True, False)
+OPTIMIZATION = ("direct", "lightning")
+# What Lightning calls around each optimizer step: the direct step calls none of them, so it is taken only when
+# no callback (first tuple) and not the task (both) override one.
+STEP_HOOKS = ("on_before_zero_grad", "on_before_backward", "on_after_backward", "on_before_optimizer_step")
+TASK_STEP_HOOKS = STEP_HOOKS + ("backward", "optimizer_step", "optimizer_zero_grad", "configure_gradient_clipping")
 
 
 def use_channels_last(net: nn.Module, setting: bool | str) -> bool:
@@ -36,27 +55,59 @@ def use_channels_last(net: nn.Module, setting: bool | str) -> bool:
     return bool(setting)
 
 
-class _Task(pl.LightningModule):
-    """Shared plumbing: forward, one step for every split, optimizers from partials."""
+def direct_step_is_exact(trainer: pl.Trainer, task: pl.LightningModule) -> bool:
+    """Whether zero_grad, backward and step called directly do all that Lightning's manual optimization does: one
+    device, no gradient scaler (32-true, bf16-mixed), nobody listening to the hooks around them."""
+    precision = trainer.precision_plugin
+    plain = type(precision) is Precision or (type(precision) is MixedPrecision and precision.scaler is None)
+    listened = any(is_overridden(hook, cb, pl.Callback) for cb in trainer.callbacks for hook in STEP_HOOKS) or any(
+        is_overridden(hook, task, pl.LightningModule) for hook in TASK_STEP_HOOKS)
+    return type(trainer.strategy) is SingleDeviceStrategy and plain and not listened
+
+
+class Task(pl.LightningModule):
+    """Shared plumbing: forward, one step for every split, optimizers from partials, the optimizer step."""
 
     metric_name = ""
 
     def __init__(self, net: nn.Module, optimizer: OptimizerFactory, scheduler: SchedulerFactory | None = None,
                  scheduler_monitor: str = "val/loss", scheduler_interval: str = "epoch",
-                 channels_last: bool | str = "auto") -> None:
+                 channels_last: bool | str = "auto", optimization: str = "direct") -> None:
         super().__init__()
+        if optimization not in OPTIMIZATION:
+            raise ValueError(f"task.optimization must be one of {', '.join(OPTIMIZATION)}; got {optimization!r}")
         self.net = net
         self.channels_last = use_channels_last(net, channels_last)
+        self.optimization = optimization
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.scheduler_monitor = scheduler_monitor
         self.scheduler_interval = scheduler_interval
         # keys are prefixed: ModuleDict refuses "train", an nn.Module method. nan_strategy="disable": a NaN
-        # loss reaches the epoch mean (DivergenceGuard reports it), and no `isnan().any()` host sync is
-        # paid every step on a GPU
+        # loss reaches the epoch mean (DivergenceGuard reports it)
         self.metrics = nn.ModuleDict({f"{split}_{kind}": self.make_metric() if kind == "metric"
                                       else torchmetrics.MeanMetric(nan_strategy="disable")
                                       for split in ("train", "val", "test") for kind in ("metric", "loss")})
+        # Each step's (prediction, target, loss), handed to the metrics in one update when they are read: a
+        # torchmetrics update costs ~60 µs of Python a step, a list append nothing (tensors stay on the device).
+        self.pending: dict[str, list[tuple[Tensor, Tensor, Tensor]]] = {"train": [], "val": [], "test": []}
+        self._direct = False
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Lightning sets `_current_fx_name` around every hook it calls, ~16 times a step, and nn.Module's
+        # __setattr__ checks each value against Parameter, Module and buffer (~1.5 µs): a hook's name is none of them
+        if name == "_current_fx_name":
+            self.__dict__[name] = value
+        else:
+            super().__setattr__(name, value)
+
+    @property
+    def automatic_optimization(self) -> bool:
+        """Lightning's automatic optimization for `optimization=lightning` and for the Trainer's gradient
+        accumulation or clipping, which Lightning offers only there; litzoo's own step otherwise."""
+        trainer = self._trainer
+        return self.optimization == "lightning" or (trainer is not None and (
+            trainer.accumulate_grad_batches != 1 or bool(trainer.gradient_clip_val)))
 
     def make_metric(self) -> torchmetrics.Metric:
         raise NotImplementedError
@@ -76,24 +127,98 @@ class _Task(pl.LightningModule):
             x = x.contiguous(memory_format=torch.channels_last)
         return self.net(x)
 
-    def step(self, batch: tuple[Tensor, Tensor], split: str, batch_idx: int) -> Tensor:
+    def step(self, batch: tuple[Tensor, Tensor], split: str) -> Tensor:
         x, y = batch
         loss, pred = self.loss_and_output(self(x), y)
-        metric, mean_loss = self.metrics[f"{split}_metric"], self.metrics[f"{split}_loss"]
-        metric.update(pred, y)
-        mean_loss.update(loss.detach(), weight=y.shape[0])
-        # Each self.log costs ~0.7 ms on CPU: log the step loss only on the steps Lightning writes, and hand
-        # the epoch accumulators (computed and reset by Lightning at epoch end) over once per epoch.
-        if split == "train" and (self.global_step + 1) % self.trainer.log_every_n_steps == 0:
-            self.log("train/loss_step", loss, on_step=True, on_epoch=False, prog_bar=True)
-        if split != "train":
-            self._log_epoch(split)
+        self.pending[split].append((pred.detach(), y, loss.detach()))  # detached: no step's graph is kept
         return loss
 
+    def flush(self, split: str) -> None:
+        """The split's pending steps into its metrics, as one update each."""
+        pending = self.pending[split]
+        if not pending:
+            return
+        preds, targets, losses = zip(*pending)
+        pending.clear()
+        self.metrics[f"{split}_metric"].update(torch.cat(preds), torch.cat(targets))
+        # the epoch's loss is the mean over samples, as Keras reports it: each batch's loss counts once per sample
+        # (MeanMetric's `weight` is no help: with nan_strategy="disable" torchmetrics 1.9 replaces it by ones)
+        sizes = [len(t) for t in targets]
+        per_sample = torch.stack(losses).float().repeat_interleave(
+            torch.tensor(sizes, device=losses[0].device), output_size=sum(sizes))
+        self.metrics[f"{split}_loss"].update(per_sample)
+
+    def running_metrics(self, split: str) -> dict[str, float]:
+        """The split's running means so far this epoch (the progress line); compute() syncs the device."""
+        self.flush(split)
+        names = {self.metric_name: f"{split}_metric", "loss": f"{split}_loss"}
+        return {k: float(self.metrics[key].compute()) for k, key in sorted(names.items())
+                if self.metrics[key].update_count}
+
     def _log_epoch(self, split: str) -> None:
+        """Hand the split's accumulators to Lightning, which computes and resets them at the epoch's end."""
+        self.flush(split)
         self.log(f"{split}/loss", self.metrics[f"{split}_loss"], on_step=False, on_epoch=True, prog_bar=True)
         self.log(f"{split}/{self.metric_name}", self.metrics[f"{split}_metric"], on_step=False, on_epoch=True,
                  prog_bar=True)
+
+    def _log_step_loss(self, loss: Tensor) -> None:
+        """`train/loss_step` every `log_every_n_steps`, at Lightning's step, straight to the loggers: what
+        self.log(on_step=True) ends in, without its ~0.3 ms of bookkeeping (and without the `epoch` scalar it adds
+        to every step's record; the epoch's own record has it)."""
+        for logger in self.loggers:
+            logger.log_metrics({"train/loss_step": float(loss.detach())}, step=self.global_step)
+
+    def on_train_start(self) -> None:
+        self._direct = not self.automatic_optimization and direct_step_is_exact(self.trainer, self)
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        loss = self.step(batch, "train")
+        if (self.global_step + 1) % self.trainer.log_every_n_steps == 0:  # before this step counts itself
+            self._log_step_loss(loss)
+        if not self.automatic_optimization:
+            self._optimize(loss)
+            self._step_scheduler(batch_idx)
+        return loss
+
+    # Lightning inspects training_step's signature on every step (`_build_kwargs`): a stored one saves ~7 µs
+    training_step.__signature__ = inspect.signature(training_step)
+
+    def _optimize(self, loss: Tensor) -> None:
+        optimizer = self.optimizers()
+        if not self._direct:  # the hooks, the DDP reducer and the 16-mixed scaler: Lightning's own calls
+            optimizer.zero_grad()
+            self.manual_backward(loss)
+            optimizer.step()
+            return
+        raw = optimizer.optimizer
+        raw.zero_grad()
+        loss.backward()
+        optimizer._on_before_step()  # Lightning's step count (global_step), as optimizer.step() keeps it
+        raw.step()
+        optimizer._on_after_step()
+
+    def _step_scheduler(self, batch_idx: int) -> None:
+        """Lightning's schedule, which manual optimization leaves to the module: a per-step scheduler after every
+        step, a per-epoch one after the epoch's last step (ReduceLROnPlateau: in on_train_epoch_end)."""
+        scheduler = self._scheduler()
+        if scheduler is None:
+            return
+        plateau = isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
+        last_batch = batch_idx + 1 >= self.trainer.num_training_batches or self.trainer.is_last_batch
+        if self.scheduler_interval == "step" or (last_batch and not plateau):
+            self.lr_scheduler_step(scheduler, self._monitored() if plateau else None)
+
+    def _scheduler(self) -> Any:
+        configs = self.trainer.lr_scheduler_configs
+        return configs[0].scheduler if configs else None
+
+    def _monitored(self) -> Tensor:
+        value = self.trainer.callback_metrics.get(self.scheduler_monitor)
+        if value is None:
+            raise ValueError(f"ReduceLROnPlateau follows task.scheduler_monitor={self.scheduler_monitor!r}, which this "
+                             f"epoch did not produce; available: {', '.join(sorted(self.trainer.callback_metrics))}")
+        return value
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
         """Hand the epoch's train accumulators over on the epoch's last batch, which is also the batch after
@@ -104,14 +229,38 @@ class _Task(pl.LightningModule):
                 or 0 < trainer.max_steps <= trainer.global_step):
             self._log_epoch("train")
 
-    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
-        return self.step(batch, "train", batch_idx)
+    def on_train_epoch_end(self) -> None:
+        # ReduceLROnPlateau of a direct run: after validation and the History row (which records the epoch's
+        # learning rate), before the checkpoints, so a resume continues from the stepped state
+        scheduler = None if self.automatic_optimization else self._scheduler()
+        if (isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau) and self.scheduler_interval == "epoch"
+                and epoch_completed(self.trainer)):
+            self.lr_scheduler_step(scheduler, self._monitored())
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
-        return self.step(batch, "val", batch_idx)
+        return self.step(batch, "val")
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_epoch("val")
 
     def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
-        return self.step(batch, "test", batch_idx)
+        return self.step(batch, "test")
+
+    def on_test_epoch_end(self) -> None:
+        self._log_epoch("test")
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """A checkpoint of the other optimization mode counts its steps in the other loop: carry them over, so
+        global_step (max_steps, the logs' x axis, OneCycleLR's position) continues where it was."""
+        loops = (checkpoint.get("loops") or {}).get("fit_loop") or {}
+        auto = (loops.get("epoch_loop.automatic_optimization.optim_progress") or {}).get("optimizer", {}).get("step")
+        manual = loops.get("epoch_loop.manual_optimization.optim_step_progress")
+        if not auto or not manual:
+            return
+        source, target = (manual, auto) if self.automatic_optimization else (auto, manual)
+        if source["total"]["completed"] > target["total"]["completed"]:
+            for key in ("total", "current"):
+                target[key].update({k: v for k, v in source[key].items() if k in target[key]})
 
     def configure_optimizers(self) -> Any:
         params = [p for p in self.parameters() if p.requires_grad]
@@ -123,6 +272,8 @@ class _Task(pl.LightningModule):
             # a per-step schedule over the whole run (OneCycleLR): its length is known to the trainer only
             extra["total_steps"] = int(self.trainer.estimated_stepping_batches)
         scheduler = self.scheduler_factory(optimizer=optimizer, **extra)
+        if not self.automatic_optimization:  # stepped by _step_scheduler
+            return {"optimizer": optimizer, "lr_scheduler": scheduler}
         return {"optimizer": optimizer, "lr_scheduler": {
             "scheduler": scheduler, "monitor": self.scheduler_monitor, "interval": self.scheduler_interval}}
 
@@ -145,7 +296,7 @@ def classification_kind(units: int, activation: str | None, num_classes: int) ->
                      "activation: ${output_activation:${data.num_classes}} to follow the data.")
 
 
-class ClassificationTask(_Task):
+class ClassificationTask(Task):
     """Binary (one sigmoid unit -> BCEWithLogits) or multiclass (N softmax units -> CrossEntropy on logits)."""
 
     metric_name = "acc"
@@ -187,7 +338,7 @@ class ScaledMAE(torchmetrics.MeanAbsoluteError):
         super().update(preds * self.scale, target * self.scale)
 
 
-class RegressionTask(_Task):
+class RegressionTask(Task):
     """Regression: MSE (Keras 'mse') or MAE (Keras 'mae') loss, MAE metric.
 
     When the data module normalises the target it exposes `target_scale` (the target's std): the loss
@@ -231,9 +382,11 @@ class RegressionTask(_Task):
                 self.log(name, float(value), on_epoch=True, prog_bar=True)
 
     def on_validation_epoch_end(self) -> None:
+        super().on_validation_epoch_end()
         self._log_reference("val")
 
     def on_test_epoch_end(self) -> None:
+        super().on_test_epoch_end()
         self._log_reference("test")
 
 

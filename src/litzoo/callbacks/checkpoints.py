@@ -13,6 +13,7 @@ stays exact. The partial epoch is in history.csv, marked by its `steps`.
 """
 from __future__ import annotations
 
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,12 @@ def epoch_completed(trainer: pl.Trainer) -> bool:
 
 class RunCheckpoint(ModelCheckpoint):
     """ModelCheckpoint whose restored state follows the run directory to wherever it is now."""
+
+    @cached_property
+    def state_key(self) -> str:
+        # Lightning formats it for every hook call of every step (its profiler's label); what it is made of is
+        # fixed at construction
+        return super().state_key
 
     def _should_skip_saving_checkpoint(self, trainer: pl.Trainer) -> bool:
         return super()._should_skip_saving_checkpoint(trainer) or (self.monitor is None and not epoch_completed(trainer))

@@ -32,7 +32,7 @@ class DivergenceGuard(Callback):
                            batch_idx: int) -> None:
         loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
         every = self.check_every if pl_module.device.type == "cpu" else self.gpu_check_every
-        if isinstance(loss, torch.Tensor) and (trainer.global_step % every == 0 or trainer.is_last_batch):
+        if isinstance(loss, torch.Tensor) and (every == 1 or trainer.global_step % every == 0 or trainer.is_last_batch):
             self._check(trainer, "training loss", float(loss.detach()))
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

@@ -20,8 +20,9 @@ from typing import Any
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks.progress import ProgressBar
 
-from litzoo.run import console
 from litzoo.callbacks.history import epoch_values
+from litzoo.run import console
+from litzoo.tasks import Task
 
 BAR_WIDTH = 20  # Keras' Progbar
 _DONE, _TODO, _RESET = "\x1b[32m", "\x1b[2m", "\x1b[0m"
@@ -92,12 +93,8 @@ def fit(segments: list[tuple[str, str]], width: int | None, color: bool = False)
 
 
 def running_metrics(pl_module: pl.LightningModule, split: str) -> dict[str, float]:
-    """The epoch's running means so far (Keras shows them live), from the task's accumulators (`litzoo.tasks`)."""
-    metrics, name = getattr(pl_module, "metrics", {}), getattr(pl_module, "metric_name", "")
-    accumulators = {name: f"{split}_metric", "loss": f"{split}_loss"}
-    # compute() + float() sync the device: called only when the line is redrawn, not every step
-    return {k: float(metrics[key].compute()) for k, key in sorted(accumulators.items())
-            if key in metrics and metrics[key].update_count}
+    """The epoch's running means so far (Keras shows them live): a litzoo task's (`litzoo.tasks`), none otherwise."""
+    return pl_module.running_metrics(split) if isinstance(pl_module, Task) else {}
 
 
 class KerasProgressBar(ProgressBar):
@@ -126,7 +123,7 @@ class KerasProgressBar(ProgressBar):
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any,
                            batch: Any, batch_idx: int) -> None:
-        self._tick(self._epoch_label(trainer), batch_idx + 1, self.total_train_batches, pl_module, "train")
+        self._tick(trainer, pl_module, batch_idx + 1, "train")
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Runs after validation: the permanent epoch line with val metrics and the whole epoch's time."""
@@ -152,7 +149,7 @@ class KerasProgressBar(ProgressBar):
     def on_test_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
                           batch_idx: int, dataloader_idx: int = 0) -> None:
         # Keras' evaluate() line, live only: the end summary reports the test metrics
-        self._tick("Test", batch_idx + 1, trainer.num_test_batches[dataloader_idx], pl_module, "test")
+        self._tick(trainer, pl_module, batch_idx + 1, "test", dataloader_idx)
 
     def on_test_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         console.clear_live()
@@ -170,16 +167,22 @@ class KerasProgressBar(ProgressBar):
         self._steps = 0
         self._interactive = console.is_interactive()  # once per epoch: a system call
 
-    def _tick(self, label: str, step: int, total: int | float, pl_module: pl.LightningModule, split: str) -> None:
-        """Count a step; redraw the live line (terminal) or print a progress line (piped) when it is due."""
+    def _tick(self, trainer: pl.Trainer, pl_module: pl.LightningModule, step: int, split: str,
+              dataloader_idx: int = 0) -> None:
+        """Count a step; redraw the live line (terminal) or print a progress line (piped) when it is due. Runs
+        every step: what the line needs (label, total, metrics) is looked up only when it is drawn."""
         now = self._last_step = time.perf_counter()
         self._steps = step
         interactive = self._interactive
         due = now - self._last_shown >= (self.refresh_s if interactive else self.log_every_s)
+        if not self._enabled or not (due or interactive):
+            return
+        total = self.total_train_batches if split == "train" else trainer.num_test_batches[dataloader_idx]
         # a terminal also shows an epoch's last step: that line stays up while validation runs
-        if not self._enabled or not (due or (interactive and step == total)):
+        if not (due or step == total):
             return
         self._last_shown = now
+        label = self._epoch_label(trainer) if split == "train" else "Test"
         step_seconds = (now - self._start) / step
         eta = step_seconds * (total - step) if total != float("inf") else now - self._start
         metrics = running_metrics(pl_module, split)

@@ -209,17 +209,21 @@ class InMemoryDataModule(pl.LightningDataModule):
 
     def transfer_batch_to_device(self, batch: tuple[Tensor, ...], device: torch.device,
                                  dataloader_idx: int) -> tuple[Tensor, ...]:
-        """Batches are plain tensor tuples: move them directly (Lightning's generic walk costs ~1 ms a step)."""
+        """Batches are plain tensor tuples: move them directly (Lightning's generic walk costs ~1 ms a step), or
+        not at all when they are there already (the datasets live on the training device)."""
+        if all(t.device == device for t in batch):
+            return batch
         return tuple(t.to(device, non_blocking=True) for t in batch)
 
     def on_after_batch_transfer(self, batch: tuple[Tensor, ...], dataloader_idx: int) -> tuple[Tensor, ...]:
-        """On the device: to float, augment (training batches only, never validation or test), preprocess."""
+        """On the device: to float, augment (training batches only, never validation or test), preprocess. A
+        batch with nothing to do (float, no augmentation, no preprocessing) is returned as it came."""
         x, *rest = batch
-        x = to_float(x)
-        trainer = getattr(self, "trainer", None)
-        if self.augment is not None and trainer is not None and trainer.training:
-            x = self.augment(x)
-        return (self.preprocess(x), *rest)
+        out = to_float(x)
+        if self.augment is not None and getattr(self, "trainer", None) is not None and self.trainer.training:
+            out = self.augment(out)
+        out = self.preprocess(out)
+        return batch if out is x else (out, *rest)
 
     def preprocess(self, x: Tensor) -> Tensor:
         """The last step of every batch (after augmentation, as Keras applies `rescale` last); identity here."""

@@ -126,11 +126,6 @@ def enlarge(image: Image.Image, min_side: int) -> Image.Image:
     return image if scale <= 1 else image.resize((image.width * scale, image.height * scale), Image.NEAREST)
 
 
-def as_array(image: Image.Image) -> np.ndarray:
-    """(H, W, 3) uint8, what TensorBoard's add_image takes with dataformats='HWC'."""
-    return np.asarray(image.convert("RGB"))
-
-
 def min_max(t: Tensor) -> Tensor:
     """Each image of a batch to [0, 1] on its own, so a dim one stays visible."""
     flat = t.detach().float().flatten(1)
