@@ -12,8 +12,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from litzoo.visual.layers import (class_score, device_of, eval_mode, float_dtype, gradients, hooked, probabilities,
-                                  run_until)
+from litzoo.visual.layers import (
+    class_score,
+    device_of,
+    eval_mode,
+    float_dtype,
+    gradients,
+    hooked,
+    probabilities,
+    run_until,
+)
 
 
 @dataclass
