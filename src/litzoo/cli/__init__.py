@@ -2,6 +2,7 @@
 exception into a paragraph and an exit code."""
 from __future__ import annotations
 
+import argparse
 import os
 from collections.abc import Callable
 from typing import Any
@@ -30,3 +31,10 @@ def cli_run(fn: Callable[[], Any], verbose: bool = False) -> Any:
         if not getattr(err, "litzoo_reported", False):
             print(f"\nError: {explain(err)}", file=sys.stderr)
         sys.exit(3 if isinstance(err, DivergedError) else 1)
+
+
+def add_allow_target(parser: argparse.ArgumentParser) -> None:
+    """`--allow-target PATTERN` of the commands that rebuild a run from its checkpoint (litzoo.run.trust)."""
+    parser.add_argument("--allow-target", action="append", default=[], metavar="PATTERN",
+                        help="build this _target_ (fnmatch pattern) from the checkpoint's config although it is not "
+                             "on litzoo's list: only for a file you trust (docs/record.md, 'What litzoo trusts')")

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from litzoo.cli import cli_run
+from litzoo.cli import add_allow_target, cli_run
 from litzoo.run.build import rebuild_run
 from litzoo.run.console import quiet_lightning
 
@@ -30,9 +30,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="litzoo-eval", description=__doc__.splitlines()[0])
     parser.add_argument("checkpoint", help="a .ckpt file or a run directory")
     parser.add_argument("overrides", nargs="*", help="config overrides, e.g. paths.data_dir=../shared/data")
-    parser.add_argument("--allow-target", action="append", default=[], metavar="PATTERN",
-                        help="build this _target_ (fnmatch pattern) from the checkpoint's config although it is not "
-                             "on litzoo's list: only for a file you trust (docs/record.md, 'What litzoo trusts')")
+    add_allow_target(parser)
     args = parser.parse_args(argv)
     verbose = "verbose=true" in args.overrides
     with quiet_lightning(verbose):

@@ -20,7 +20,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from litzoo.cli import cli_run
+from litzoo.cli import add_allow_target, cli_run
 
 OPTIONS: dict[str, type] = {"layer": str, "image": str, "images": int, "filters": int, "filter_layers": str,
                             "steps": int, "step": float, "filter_size": int, "mistakes": int, "device": str}
@@ -112,9 +112,7 @@ def main(argv: list[str] | None = None) -> None:
                                      epilog=__doc__.split("\n\n", 2)[2], formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("run", help="a run directory (or a .ckpt file)")
     parser.add_argument("items", nargs="*", help="options and config overrides, key=value")
-    parser.add_argument("--allow-target", action="append", default=[], metavar="PATTERN",
-                        help="build this _target_ (fnmatch pattern) from the checkpoint's config although it is not "
-                             "on litzoo's list: only for a file you trust (docs/record.md, 'What litzoo trusts')")
+    add_allow_target(parser)
     args = parser.parse_args(argv)
     options, overrides = parse_args(args.items)
     written = cli_run(lambda: visualize(args.run, overrides, tuple(args.allow_target), **options),
