@@ -59,3 +59,22 @@ def test_what_loading_found_is_in_the_record(tmp_path: Path, make_cfg) -> None:
         results = train(make_cfg(*SMALL, "data.num_classes=3"))
     assert any("foxes" in w and "no images" in w for w in results["warnings"]), results["warnings"]
     assert any("broken.jpg" in w for w in results["warnings"]), results["warnings"]
+
+
+def test_kaggle_submission_reads_a_one_unit_head_as_a_sigmoid(tmp_path: Path) -> None:
+    """A binary digits subset with Keras' Dense(1, 'sigmoid'): argmax over one column gave class 0 for every
+    image; the submission now reads the output as the task does (litzoo.tasks.class_probabilities)."""
+    from types import SimpleNamespace
+
+    from litzoo.callbacks.submission import KaggleSubmission
+
+    class OneLogit(torch.nn.Module):
+        device = torch.device("cpu")
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x[:, :1]  # the first feature is the logit
+
+    callback = KaggleSubmission(str(tmp_path))
+    trainer = SimpleNamespace(datamodule=SimpleNamespace(predict_x=torch.tensor([[2.0], [-3.0], [0.5]])))
+    callback.on_test_end(trainer, OneLogit())
+    assert (tmp_path / "submission.csv").read_text() == "ImageId,Label\n1,1\n2,0\n3,1\n"

@@ -278,6 +278,16 @@ class Task(pl.LightningModule):
             "scheduler": scheduler, "monitor": self.scheduler_monitor, "interval": self.scheduler_interval}}
 
 
+def class_probabilities(out: Tensor) -> Tensor:
+    """Logits -> (B, classes) probabilities, the one reading of a classifier's output: one unit is a binary
+    sigmoid (Keras' Dense(1, 'sigmoid')), N units a softmax. Predictions, pictures and submissions use it."""
+    out = out.float().flatten(1)
+    if out.shape[1] == 1:
+        p = out[:, 0].sigmoid()
+        return torch.stack([1 - p, p], dim=1)
+    return out.softmax(dim=1)
+
+
 def classification_kind(units: int, activation: str | None, num_classes: int) -> str:
     """'binary' (one sigmoid unit -> BCEWithLogits) or 'categorical' (N softmax units -> cross-entropy).
 

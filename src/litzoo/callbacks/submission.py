@@ -7,6 +7,8 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Callback
 
+from litzoo.tasks import class_probabilities
+
 
 class KaggleSubmission(Callback):
     """After testing (best checkpoint loaded), predict the DataModule's `predict_x` and write the CSV."""
@@ -21,7 +23,8 @@ class KaggleSubmission(Callback):
         was_training = pl_module.training
         pl_module.eval()
         with torch.no_grad():
-            labels = torch.cat([pl_module(chunk.to(pl_module.device)).argmax(-1).cpu()
+            # class_probabilities: a one-unit (binary) head is a sigmoid, not an argmax over one column
+            labels = torch.cat([class_probabilities(pl_module(chunk.to(pl_module.device))).argmax(1).cpu()
                                 for chunk in x.split(self.batch_size)])
         pl_module.train(was_training)
         self.path.parent.mkdir(parents=True, exist_ok=True)

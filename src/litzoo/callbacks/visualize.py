@@ -23,9 +23,10 @@ from pytorch_lightning.callbacks import Callback
 from torch import Tensor
 from torch.utils.hooks import RemovableHandle
 
+from litzoo.tasks import class_probabilities
 from litzoo.visual.compute import confusion_counts
 from litzoo.visual.inputs import Mistakes
-from litzoo.visual.layers import probabilities, trainable_conv_layers
+from litzoo.visual.layers import trainable_conv_layers
 from litzoo.visual.report import (
     Publisher,
     Settings,
@@ -79,7 +80,7 @@ class ConvVisualizer(Callback):
     def _count(self, pl_module: pl.LightningModule, batch: Any) -> None:
         if self.handle is None or self.last_out is None:
             return
-        probs = probabilities(self.last_out.detach())
+        probs = class_probabilities(self.last_out.detach())
         counts = confusion_counts(batch[1], probs.argmax(1), pl_module.num_classes)
         self.counts = counts if self.counts is None else self.counts + counts
         if batch[0].dim() == 4:

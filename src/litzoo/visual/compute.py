@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from litzoo.tasks import class_probabilities
 from litzoo.visual.layers import (
     class_score,
     device_of,
@@ -19,7 +20,6 @@ from litzoo.visual.layers import (
     float_dtype,
     gradients,
     hooked,
-    probabilities,
     run_until,
 )
 
@@ -92,7 +92,7 @@ def grad_cam(net: nn.Module, layer: nn.Module, x: Tensor, classes: Tensor | None
     store: dict[str, Tensor] = {}
     with eval_mode(net), gradients(device), hooked({"layer": layer}, store, grad=True):
         out = net(x.detach().clone().to(device, float_dtype(net)))
-        probs = probabilities(out)
+        probs = class_probabilities(out)
         target = probs.argmax(1) if classes is None else classes.to(device)
         act = store["layer"]
         (grads,) = torch.autograd.grad(class_score(out, target).sum(), act)
@@ -120,7 +120,7 @@ def token_attribution(net: nn.Module, embedding: nn.Module, ids: Tensor) -> Toke
     store: dict[str, Tensor] = {}
     with eval_mode(net), gradients(device), hooked({"embedding": embedding}, store, grad=True):
         out = net(ids.to(device).clone())  # a clone: ids captured during validation are inference tensors
-        probs = probabilities(out)
+        probs = class_probabilities(out)
         pred = probs.argmax(1)
         emb = store["embedding"]  # (B, L, D)
         (grads,) = torch.autograd.grad(class_score(out, pred).sum(), emb)

@@ -14,7 +14,8 @@ import torch
 from torch import Tensor
 
 from litzoo.data.image_folder import CAFFE_MEAN_BGR, IMAGENET_MEAN, IMAGENET_STD
-from litzoo.visual.layers import eval_mode, probabilities
+from litzoo.tasks import class_probabilities
+from litzoo.visual.layers import eval_mode
 
 
 def preprocess_mode(datamodule: Any) -> str:
@@ -108,7 +109,7 @@ def predict_split(net: torch.nn.Module, datamodule: Any, split: str, device: tor
     with eval_mode(net):
         for batch in getattr(datamodule, f"{split}_dataloader")():
             x, y = device_batch(datamodule, batch, device)[:2]
-            probs = probabilities(net(x))
+            probs = class_probabilities(net(x))
             mistakes.update(x, y, probs)
             targets.append(y.cpu())
             preds.append(probs.argmax(1).cpu())

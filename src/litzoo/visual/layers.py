@@ -130,15 +130,6 @@ def float_dtype(net: nn.Module) -> torch.dtype:
     return dtype if dtype.is_floating_point else torch.float32
 
 
-def probabilities(out: Tensor) -> Tensor:
-    """Logits -> (B, classes) probabilities; one output unit is a binary sigmoid (Keras' Dense(1, 'sigmoid'))."""
-    out = out.float().flatten(1)
-    if out.shape[1] == 1:
-        p = out[:, 0].sigmoid()
-        return torch.stack([1 - p, p], dim=1)
-    return out.softmax(dim=1)
-
-
 def class_score(out: Tensor, classes: Tensor) -> Tensor:
     """(B,) score of `classes` before the output activation; a binary logit counts for class 1, against class 0."""
     out = out.float().flatten(1)

@@ -20,9 +20,29 @@ from litzoo.data import text
 from litzoo.run.console import phase
 from litzoo.run.loggers import add_summary
 from litzoo.visual import figures
-from litzoo.visual.compute import confusion_counts, deprocess, filter_patterns, grad_cam, token_attribution
-from litzoo.visual.inputs import Mistakes, class_names, pixel_input, predict_split, preprocess_mode, to_display
-from litzoo.visual.layers import conv_layers, device_of, embedding_layers, eval_mode, pick, run_until
+from litzoo.visual.compute import (
+    confusion_counts,
+    deprocess,
+    filter_patterns,
+    grad_cam,
+    token_attribution,
+)
+from litzoo.visual.inputs import (
+    Mistakes,
+    class_names,
+    pixel_input,
+    predict_split,
+    preprocess_mode,
+    to_display,
+)
+from litzoo.visual.layers import (
+    conv_layers,
+    device_of,
+    embedding_layers,
+    eval_mode,
+    pick,
+    run_until,
+)
 
 # DLwP 5.4.2's VGG16 layers ("block1_conv1" ...) and their ResNet50 counterparts: the first layer of each stage.
 STAGE_FIRST = re.compile(r"^(block\d+_conv1|conv\d+_block1)$")
