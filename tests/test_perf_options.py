@@ -149,7 +149,7 @@ def test_direct_step_gives_lightnings_numbers(make_cfg, tmp_path: Path, schedule
     extra = ["scheduler.patience=0", "scheduler.threshold=10", "trainer.max_epochs=3"] if scheduler == "plateau" else []
     runs = {}
     for mode in ("direct", "lightning"):
-        runs[mode] = _run(make_cfg, tmp_path, mode, f"scheduler={scheduler}", *extra, f"+task.optimization={mode}")
+        runs[mode] = _run(make_cfg, tmp_path, mode, f"scheduler={scheduler}", *extra, f"task.optimization={mode}")
         assert Spy.seen == {"direct": mode == "direct", "automatic": mode == "lightning"}
     assert runs["direct"]["global_step"] == runs["lightning"]["global_step"] == 18 * (3 if extra else 2)
     direct, auto = _history(tmp_path / "direct"), _history(tmp_path / "lightning")
@@ -181,7 +181,7 @@ def test_a_checkpoint_of_the_other_mode_resumes_at_its_step(make_cfg, tmp_path: 
     """Lightning counts steps in a different loop per mode: a run checkpointed under automatic optimization (any run
     of an earlier litzoo) resumes under the direct step at its step, and ends where a straight run ends."""
     straight = _run(make_cfg, tmp_path, "straight", spy=False)
-    _run(make_cfg, tmp_path, "resumed", "trainer.max_epochs=1", "+task.optimization=lightning", spy=False)
+    _run(make_cfg, tmp_path, "resumed", "trainer.max_epochs=1", "task.optimization=lightning", spy=False)
     resumed = _run(make_cfg, tmp_path, "resumed", f"ckpt_path={tmp_path / 'resumed'}", spy=False)
     assert resumed["global_step"] == straight["global_step"] == 2 * 18
     for key in ("last/loss", "last/val_loss", "test/acc"):
