@@ -174,14 +174,20 @@ def test_ddp_spawn_is_refused_with_the_reason(make_cfg) -> None:
     validate_config(make_cfg("trainer=ddp"))
 
 
-def test_sigterm_ends_a_sweep_with_its_table_and_the_job_interrupted(tmp_path: Path) -> None:
-    """Was: exit 143 with no record of the signal, no table (summary.csv of the job before), no resume line."""
-    cmd, env = command(tmp_path, "-m", "optimizer.lr=1e-3,2e-3", *FAST, "trainer.max_epochs=3",
-                       faults={"LITZOO_TEST_SLOW_STEP": "0.2"})
+def _signal_a_sweep(tmp_path: Path, sig: int, epochs: int, slow_step: str) -> tuple[subprocess.Popen, str, str]:
+    """A two-job sweep, signalled once its first job has written last.ckpt: (process, stdout, stderr)."""
+    cmd, env = command(tmp_path, "-m", "optimizer.lr=1e-3,2e-3", *FAST, f"trainer.max_epochs={epochs}",
+                       faults={"LITZOO_TEST_SLOW_STEP": slow_step})
     sweep = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wait_for("logs/*/multiruns/*/optimizer.lr=0.001/checkpoints/last.ckpt", tmp_path, sweep)
-    sweep.send_signal(signal.SIGTERM)
+    sweep.send_signal(sig)
     out, err = sweep.communicate(timeout=120)
+    return sweep, out, err
+
+
+def test_sigterm_ends_a_sweep_with_its_table_and_the_job_interrupted(tmp_path: Path) -> None:
+    """Was: exit 143 with no record of the signal, no table (summary.csv of the job before), no resume line."""
+    sweep, out, err = _signal_a_sweep(tmp_path, signal.SIGTERM, epochs=3, slow_step="0.2")
     assert sweep.returncode == 143, err[-3000:]
     folder = the_sweep(tmp_path)
     job = summary(folder)["optimizer.lr=0.001"]
@@ -194,12 +200,7 @@ def test_sigterm_ends_a_sweep_with_its_table_and_the_job_interrupted(tmp_path: P
 
 @pytest.mark.slow
 def test_ctrl_c_ends_a_sweep_and_the_rerun_resumes_the_job(tmp_path: Path) -> None:
-    cmd, env = command(tmp_path, "-m", "optimizer.lr=1e-3,2e-3", *FAST, "trainer.max_epochs=2",
-                       faults={"LITZOO_TEST_SLOW_STEP": "0.3"})
-    sweep = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    wait_for("logs/*/multiruns/*/optimizer.lr=0.001/checkpoints/last.ckpt", tmp_path, sweep)
-    sweep.send_signal(signal.SIGINT)
-    _, err = sweep.communicate(timeout=120)
+    sweep, _, err = _signal_a_sweep(tmp_path, signal.SIGINT, epochs=2, slow_step="0.3")
     assert sweep.returncode == 130 and "Traceback" not in err, err[-3000:]
     folder = the_sweep(tmp_path)
     assert summary(folder)["optimizer.lr=0.001"]["error"] == "interrupted (SIGINT)"
