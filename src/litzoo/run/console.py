@@ -214,6 +214,9 @@ def print_closing(run: dict[str, Any], log_root: Path) -> None:
     if last and m.get("last/epoch") != run["best_epoch"]:
         cut = f" (partial: {partial['steps']} of {partial['of']} steps)" if partial else ""
         print(f"Last epoch {m['last/epoch']}{cut}:  {last}")
+    if stop := run.get("stopped_early"):
+        print(f"Stopped early at epoch {stop['epoch']}: {stop['monitor']} did not improve for {stop['patience']} "
+              f"epochs (its best: epoch {stop['best_epoch']}).")
     for warning in run.get("warnings", []):
         print(f"Warning: {warning}")
     total = f" ({run['wall_seconds']:.1f}s in all)" if run["resumes"] else ""

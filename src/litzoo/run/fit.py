@@ -112,7 +112,19 @@ def _collect(run: dict[str, Any], trainer: pl.Trainer, history: History, test: d
                global_step=trainer.global_step, metrics=record.labelled_metrics(history.rows, test),
                # an epoch that max_steps, max_time or early stopping cut short: its steps of how many
                partial_epoch={"epoch": last["epoch"], "steps": last["steps"], "of": total}
-               if last.get("steps") is not None and total != float("inf") and last["steps"] < total else None)
+               if last.get("steps") is not None and total != float("inf") and last["steps"] < total else None,
+               stopped_early=_stopped_early(trainer))
+
+
+def _stopped_early(trainer: pl.Trainer) -> dict[str, Any] | None:
+    """{'epoch', 'monitor', 'patience', 'best_epoch'} when callbacks.early_stopping ended the run, else None."""
+    from litzoo.callbacks.early_stopping import KerasEarlyStopping
+
+    stopper = next((c for c in trainer.callbacks if isinstance(c, KerasEarlyStopping)), None)
+    if stopper is None or stopper.stopped_early_at is None:
+        return None
+    return {"epoch": stopper.stopped_early_at, "monitor": stopper.monitor, "patience": stopper.patience,
+            "best_epoch": stopper.best_epoch}
 
 
 def train(cfg: DictConfig, provenance: dict[str, Any] | None = None,

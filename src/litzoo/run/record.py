@@ -263,7 +263,8 @@ def start_record(cfg: DictConfig, run_dir: Path, prov: dict[str, Any], ckpt: Pat
            "overrides": prov["overrides"], "choices": prov["choices"], "seed": cfg.seed,
            "best_epoch": None, "best_checkpoint": None, "metrics": {}, "epochs": 0, "global_step": 0,
            "precision": None, "wall_seconds": None, "started": previous.get("started", now()),
-           "finished": None, "resumes": resumes, "warnings": [], "test_model": None, "partial_epoch": None}
+           "finished": None, "resumes": resumes, "warnings": [], "test_model": None, "partial_epoch": None,
+           "stopped_early": None}
     if ckpt is None:
         return run, {}
     carried = ("best_epoch", "best_checkpoint", "metrics", "epochs", "global_step", "test_model", "partial_epoch",

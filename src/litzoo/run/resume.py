@@ -166,7 +166,7 @@ RUNTIME_KEYS = (
     *WHERE_AND_WATCH,
 )
 STATEFUL_CALLBACKS = ("callbacks.model_checkpoint", "callbacks.last_checkpoint", "callbacks.rng_state",
-                      "callbacks.finetune")
+                      "callbacks.finetune", "callbacks.early_stopping")
 
 
 def data_runtime_keys(data_target: Any) -> tuple[str, ...]:
