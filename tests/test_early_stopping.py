@@ -21,7 +21,11 @@ def test_off_by_default(make_cfg) -> None:
 
 
 def test_stops_early_and_says_so(make_cfg, capsys) -> None:
-    run = train(make_cfg(*SMALL, *NEVER_BETTER, "callbacks.early_stopping.patience=2"))
+    """The checkpoint tested is an earlier one (here the worst val/loss, epoch 1): testing it makes Lightning
+    restore every callback's state as it was then, which must not erase the record of the stop."""
+    run = train(make_cfg(*SMALL, *NEVER_BETTER, "callbacks.early_stopping.patience=2",
+                         "callbacks.model_checkpoint.mode=max"))
+    assert Path(run["best_checkpoint"]).name.startswith("epoch000")
     # epoch 1 improves on nothing, epochs 2 and 3 do not improve by 10: Keras stops at the end of epoch 3
     assert run["status"] == "ok" and run["epochs"] == 3
     assert run["stopped_early"] == {"epoch": 3, "monitor": "val/loss", "patience": 2, "best_epoch": 1}

@@ -49,11 +49,9 @@ class KerasEarlyStopping(EarlyStopping):
         self.restore_best_weights = restore_best_weights
         self.best_epoch: int | None = None  # counted from 1, as the record does
         self.best_weights: dict[str, torch.Tensor] | None = None
-
-    @property
-    def stopped_early_at(self) -> int | None:
-        """The epoch (from 1) at whose end training stopped, or None when it did not stop early."""
-        return self.stopped_epoch + 1 if self.active and self.stopped_epoch else None
+        # the epoch (from 1) at whose end this session stopped training; not callback state: testing the best
+        # checkpoint restores every callback's state as it was at that epoch (Lightning), which would erase it
+        self.stopped_early_at: int | None = None
 
     def _should_skip_check(self, trainer: pl.Trainer) -> bool:
         return not self.active or super()._should_skip_check(trainer)
@@ -67,6 +65,7 @@ class KerasEarlyStopping(EarlyStopping):
                 self.best_weights = {k: v.detach().to("cpu", copy=True)
                                      for k, v in trainer.lightning_module.state_dict().items()}
         if trainer.should_stop and not stopped_before and self.stopped_epoch == trainer.current_epoch:
+            self.stopped_early_at = trainer.current_epoch + 1
             self._restore(trainer)
 
     def _restore(self, trainer: pl.Trainer) -> None:
