@@ -29,8 +29,9 @@ from litzoo.data.base import CorruptFileError
 MISSING = ("", "na", "nan", "null")
 JENA_FORMAT = "%d.%m.%Y %H:%M:%S"  # '01.01.2009 00:10:00'
 AUTO_HELP = f"ISO 8601 ('2013-01-01T05:00:00Z', '2013-01-01 05:00:00') or Jena's '{JENA_FORMAT}'"
-UNORDERED_HELP = ("Sort the file by time and remove duplicate rows, or set data.time_column=null to read the rows "
-                  "in file order as evenly spaced.")
+# not data.time_column=null: read in file order, several stations' rows would be joined end to end
+UNORDERED_HELP = ("Sort the file by time and remove duplicated rows; if it holds several stations or sensors, set "
+                  "data.group_column=<the column that tells them apart>.")
 DELIMITERS = (",", ";", "\t", "|")  # what csv.Sniffer may choose from
 # Hydra's override grammar refuses a bare ';' and a typed tab: data.delimiter=semicolon, =tab (or quoted ';', '\t')
 DELIMITER_NAMES = {"tab": "\t", "\\t": "\t", "semicolon": ";", "comma": ",", "pipe": "|"}
@@ -78,30 +79,35 @@ def describe_delimiter(char: str, given: str | None) -> str:
 
 
 class Series(NamedTuple):
-    """The named columns as float64 (T, C), NaN where missing; times in seconds (UTC) or None; file lines."""
+    """The named columns as float64 (T, C), NaN where missing; times in seconds (UTC) or None; file lines;
+    the group column's values (str) or None."""
 
     table: np.ndarray
     times: np.ndarray | None
     lines: np.ndarray
+    groups: np.ndarray | None = None
 
 
 def read_series(path: Path, columns: Sequence[str], time_column: str | None = None,
-                time_format: str | None = None, delimiter: str | None = None) -> Series:
-    """The numeric `columns` (NA/empty cells NaN) and the parsed `time_column`; bad rows name file and line."""
+                time_format: str | None = None, delimiter: str | None = None,
+                group_column: str | None = None) -> Series:
+    """The numeric `columns` (NA/empty cells NaN), the parsed `time_column` and the `group_column`'s text;
+    bad rows name file and line."""
     text = read_text(path)
     sep = sniff_delimiter(text, delimiter)
     reader = csv.reader(text.splitlines(keepends=True), delimiter=sep)  # LF, CRLF or CR
     header = next(reader, None)
     if header is None:
         raise CorruptFileError(f"{path} is empty")
-    wanted = list(columns) + ([time_column] if time_column else [])
+    wanted = list(columns) + [c for c in (time_column, group_column) if c]
     absent = [c for c in wanted if c not in header]
     if absent:
         raise ValueError(f"{path} has no column(s) {absent}; its columns, split at "
                          f"{describe_delimiter(sep, delimiter)}, are {header}")
     idx = [header.index(c) for c in columns]
     t_idx = header.index(time_column) if time_column else None
-    rows, stamps, lines = [], [], []
+    g_idx = header.index(group_column) if group_column else None
+    rows, stamps, lines, groups = [], [], [], []
     for row in reader:
         if not row:  # blank line
             continue
@@ -117,12 +123,13 @@ def read_series(path: Path, columns: Sequence[str], time_column: str | None = No
             raise CorruptFileError(f"{path}:{reader.line_num}: not a number in columns {list(columns)}{comma}: "
                                    f"{row}") from None
         stamps.append(row[t_idx] if t_idx is not None else "")
+        groups.append(row[g_idx].strip() if g_idx is not None else "")
         lines.append(reader.line_num)
     if not rows:
         raise CorruptFileError(f"{path} has a header but no rows")
     lines_arr = np.array(lines)
     times = parse_times(stamps, time_format, path, lines_arr, time_column) if time_column else None
-    return Series(np.array(rows, dtype=np.float64), times, lines_arr)
+    return Series(np.array(rows, dtype=np.float64), times, lines_arr, np.array(groups) if group_column else None)
 
 
 def _parser(first: str, time_format: str | None) -> tuple[Callable[[str], datetime], str]:
@@ -164,20 +171,21 @@ def regular_rows(times: np.ndarray, lines: np.ndarray, path: Path, column: str) 
     if len(bad):
         i = bad[0] + 1
         what = "repeats the time of" if gaps[i - 1] == 0 else "is earlier than the time of"
-        raise CorruptFileError(f"{path}:{lines[i]}: the time in column {column!r} ({_stamp(times[i])}) {what} line "
+        raise CorruptFileError(f"{path}:{lines[i]}: the time in column {column!r} ({stamp(times[i])}) {what} line "
                                f"{lines[i - 1]}: times must increase strictly. {UNORDERED_HELP}")
     values, counts = np.unique(gaps, return_counts=True)
     step = int(values[np.argmax(counts)])  # the most common spacing: a regular series' step
     off = np.flatnonzero(gaps % step)
     if len(off):
         i = off[0] + 1
-        raise CorruptFileError(f"{path}:{lines[i]}: the time in column {column!r} ({_stamp(times[i])}) is "
+        raise CorruptFileError(f"{path}:{lines[i]}: the time in column {column!r} ({stamp(times[i])}) is "
                                f"{gaps[i - 1]} s after line {lines[i - 1]}, not a multiple of the series' step of "
                                f"{step} s (its most common spacing): the rows are not evenly spaced. {UNORDERED_HELP}")
     return (times - times[0]) // step, step
 
 
-def _stamp(seconds: int) -> str:
+def stamp(seconds: int) -> str:
+    """A time in seconds since 1970 as 'YYYY-mm-dd HH:MM:SS' (UTC)."""
     return datetime.fromtimestamp(int(seconds), timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
 
 

@@ -5,13 +5,16 @@ missing timestamps become missing rows, which the `missing` policy interpolates,
 window and target (drop), or refuses (error). A sample is `timesteps = lookback // step` rows sampled
 every `step` rows and ending (inclusive) at row e, and its target is the target column at row e + delay.
 Windows never cross the chronological train/val/test ranges and are gathered a batch at a time from
-the (T, F) table, which lives on the training device like every InMemoryDataModule's data.
+the (T, F) table, which lives on the training device like every InMemoryDataModule's data. With
+`group_column` (several stations or sensors in one file) every group has its own grid, missing-value
+policy and windows, and all groups are cut at the same times (litzoo.data.series_groups).
 Features and target are normalised with statistics of the training range only; the model's MAE is
 reported in the target's own units (the task multiplies by the target's std), next to the
 common-sense baseline "the target will be the last observed value".
 """
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -28,7 +31,9 @@ from litzoo.data.base import (
     missing_files_message,
     move,
 )
-from litzoo.data.series_csv import check_delimiter, fill_missing_times, read_series
+from litzoo.data.series_csv import check_delimiter, read_series
+from litzoo.data.series_groups import SPLITS, Grid, build_grid, split_pieces
+from litzoo.data.series_missing import drop_message, missing_report
 
 JENA_COLUMNS = ("p (mbar)", "T (degC)", "Tpot (K)", "Tdew (degC)", "rh (%)", "VPmax (mbar)", "VPact (mbar)",
                 "VPdef (mbar)", "sh (g/kg)", "H2OC (mmol/mol)", "rho (g/m**3)", "wv (m/s)", "max. wv (m/s)", "wd (deg)")
@@ -69,14 +74,16 @@ def generate_climate_csv(path: str | Path, days: int = 730, seed: int = 0) -> Pa
     return path
 
 
-def interpolate_missing(table: np.ndarray) -> np.ndarray:
+def interpolate_missing(table: np.ndarray, columns: Sequence[str] = (), where: str = "") -> np.ndarray:
     """Linear interpolation in time per column (ends take the nearest value); all-NaN columns are an error."""
     out = table.copy()
     rows = np.arange(len(table))
     for c in range(table.shape[1]):
         bad = np.isnan(table[:, c])
         if bad.all():
-            raise ValueError(f"column {c} has no values at all")
+            name = repr(columns[c]) if columns else str(c)
+            raise ValueError(f"column {name} has no values at all{where}: data.missing=interpolate has nothing to "
+                             "fill it from. Leave it out of data.features (or choose another data.target).")
         if bad.any():
             out[bad, c] = np.interp(rows[bad], rows[~bad], table[~bad, c])
     return out
@@ -127,7 +134,7 @@ class TimeseriesDataModule(InMemoryDataModule):
     def __init__(self, path: str, features: Sequence[str], target: str, lookback: int = 1440, step: int = 6,
                  delay: int = 144, splits: Sequence[float] = (0.5, 0.25, 0.25), missing: str = "interpolate",
                  time_column: str | None = None, time_format: str | None = None, delimiter: str | None = None,
-                 generate: bool = False,
+                 group_column: str | None = None, generate: bool = False,
                  batch_size: int = 128, eval_batch_size: int | None = None, seed: int = 0,
                  input_shape: Sequence[int] = (), augment: Callable[[Tensor], Tensor] | None = None) -> None:
         if missing not in POLICIES:
@@ -136,8 +143,7 @@ class TimeseriesDataModule(InMemoryDataModule):
             raise ValueError(f"need lookback a positive multiple of step and delay >= 0; got {lookback}/{step}/{delay}")
         if len(splits) != 3 or abs(sum(splits) - 1) > 1e-6 or min(splits) <= 0:
             raise ValueError(f"splits are the train/val/test fractions summing to 1, got {list(splits)}")
-        if time_column is not None and time_column in [*features, target]:
-            raise ValueError(f"time_column={time_column!r} is also a feature or the target; it holds times, not values")
+        check_key_columns([*features, target], time_column, group_column)
         self.timesteps = lookback // step
         if tuple(input_shape) != (self.timesteps, len(features)):
             raise ValueError(f"data.input_shape={list(input_shape)} must be [lookback // step, number of features] "
@@ -146,14 +152,19 @@ class TimeseriesDataModule(InMemoryDataModule):
         self.path, self.features, self.target = Path(path).expanduser(), list(features), target
         self.lookback, self.step, self.delay, self.fractions = lookback, step, delay, tuple(splits)
         self.missing, self.generate = missing, generate
-        self.time_column, self.time_format = time_column, time_format
+        self.time_column, self.time_format, self.group_column = time_column, time_format, group_column
         self.delimiter = check_delimiter(delimiter)  # None: detected from the file (litzoo.data.series_csv)
         self.stats: dict[str, np.ndarray] = {}
         self.target_scale = 1.0
         self.reference_metrics: dict[str, float] = {}
+        # The window index, for checks that no window spans two groups: the group names (empty without
+        # group_column), each table row's group and time (seconds; None without time_column), each window's group.
+        self.groups: list[str] = []
+        self.row_group, self.row_time = np.zeros(0, dtype=np.int64), None
+        self.window_groups: dict[str, np.ndarray] = {}
 
-    def _read(self) -> tuple[np.ndarray, str]:
-        """The table on its regular time grid (missing timestamps as NaN rows) and what was done, in words."""
+    def _read(self) -> tuple[Grid, str]:
+        """Each group's table on its regular time grid (missing timestamps as NaN rows) and what was done, in words."""
         if not self.path.is_file():
             if not self.generate:
                 raise DatasetNotFoundError(missing_files_message(
@@ -161,54 +172,114 @@ class TimeseriesDataModule(InMemoryDataModule):
                     "For the Jena climate data download jena_climate_2009_2016.csv (DLwP 6.3), or set "
                     "data.generate=true to write the generated series there."))
             generate_climate_csv(self.path)
-        columns = self.features + ([self.target] if self.target not in self.features else [])
-        series = read_series(self.path, columns, self.time_column, self.time_format, self.delimiter)
+        series = read_series(self.path, self.columns, self.time_column, self.time_format, self.delimiter,
+                             self.group_column)
+        grid = build_grid(series, self.path, self.time_column, self.group_column, self.delimiter)
         if series.times is None:
-            return series.table, f"{len(series.table):,} rows read in file order (data.time_column=null)"
-        table, filled, step = fill_missing_times(series, self.path, self.time_column)
-        return table, (f"{len(table):,} rows every {timedelta(seconds=step)} by {self.time_column!r}, "
-                       f"{filled:,} missing timestamps added as empty rows")
+            return grid, f"{len(grid.table):,} rows read in file order (data.time_column=null)"
+        groups = (f" in {len(grid.names)} groups of {self.group_column!r} ({', '.join(grid.names[:5])}"
+                  f"{', ...' if len(grid.names) > 5 else ''})" if self.group_column else "")
+        return grid, (f"{len(grid.table):,} rows every {timedelta(seconds=grid.step)} by {self.time_column!r}{groups}, "
+                      f"{grid.filled:,} missing timestamps added as empty rows")
 
-    def _table(self) -> np.ndarray:
-        """The table after the missing-value policy (interpolate | drop | error); says what it did, once."""
-        table, read = self._read()
-        bad = int(np.isnan(table).any(axis=1).sum())
+    @property
+    def columns(self) -> list[str]:
+        """The columns read: the features, then the target unless it is one of them."""
+        return self.features + ([self.target] if self.target not in self.features else [])
+
+    def _table(self) -> Grid:
+        """The table after the missing-value policy (interpolate | drop | error), per group; says what it did and
+        what is missing per column, once, and warns of mostly empty columns."""
+        grid, read = self._read()
+        report, mostly_empty = missing_report(grid, self.columns, self.target, self.missing)
+        self._warn(mostly_empty)
+        bad = int(np.isnan(grid.table).any(axis=1).sum())
         if bad and self.missing == "error":
             raise ValueError(f"{self.path} has {bad:,} rows with missing values ({read}); data.missing=interpolate "
                              "or drop handles them")
-        if bad and self.missing == "interpolate":
-            table = interpolate_missing(table)
+        if bad and self.missing == "interpolate":  # within each group: never a line from one station to the next
+            where = [f" in the rows of {self.group_column}={n!r}" if self.group_column else "" for n in grid.names]
+            grid = grid._replace(table=np.concatenate([interpolate_missing(grid.table[a:b], self.columns, w)
+                                                       for (a, b), w in zip(grid.spans(), where)]))
         done = {"interpolate": "filled by linear interpolation in time",
                 "drop": "left out: no window or target touches them"}.get(self.missing, "")
         announce(f"{self.path}: {read}; {bad:,} rows with missing values" + (f" {done}" if bad else "")
-                 + f" (data.missing={self.missing})")
-        return table
+                 + f" (data.missing={self.missing})" + (f"\n{report}" if report else ""))
+        return grid
+
+    def _warn(self, messages: list[str]) -> None:
+        """On the console now and in the run's record (data_warnings), one line each."""
+        for message in messages:
+            warnings.warn(message, UserWarning, stacklevel=3)
+        self.data_warnings += messages
 
     def load_datasets(self) -> dict[str, WindowBatches]:
-        """Chronological train/val/test windows; statistics of the training range only."""
-        table = self._table()
-        bounds = np.round(np.cumsum([0, *self.fractions]) * len(table)).astype(int)
-        mean, std = np.nanmean(table[: bounds[1]], axis=0), np.nanstd(table[: bounds[1]], axis=0)
+        """Chronological train/val/test windows within each group; statistics of all groups' training rows."""
+        self.data_warnings = []
+        grid = self._table()
+        table, pieces = grid.table, split_pieces(grid, self.fractions)
+        train = np.concatenate([np.arange(a, b) for _, a, b in pieces["train"]])
+        mean, std = np.nanmean(table[train], axis=0), np.nanstd(table[train], axis=0)
         std[std == 0] = 1.0
         self.stats = {"mean": mean, "std": std}
         normed = (table - mean) / std
-        t_col = (self.features + [self.target]).index(self.target)
+        t_col = self.columns.index(self.target)
         self.target_scale = float(std[t_col])
-        bad, y = np.isnan(table[:, : len(self.features)]).any(axis=1), table[:, t_col]
+        y = table[:, t_col]
         feats = torch.from_numpy(np.nan_to_num(normed[:, : len(self.features)])).float()
         target = torch.from_numpy(np.nan_to_num(normed[:, t_col])).float()
         offsets = torch.arange(-(self.timesteps - 1) * self.step, 1, self.step)  # oldest row first, e last
-        datasets = {}
-        for i, split in enumerate(("train", "val", "test")):
-            ends = window_ends(bounds[i], bounds[i + 1], self.lookback, self.step, self.delay, bad, np.isnan(y))
-            if len(ends) == 0:
-                raise ValueError(f"the {split} range (rows {bounds[i]}-{bounds[i + 1]}) is too short for "
-                                 f"lookback={self.lookback} + delay={self.delay}")
+        self.groups = grid.names if self.group_column else []
+        self.row_group, self.row_time = grid.row_group, grid.keys if self.time_column else None
+        datasets, lacking = {}, {}
+        for split in SPLITS:
+            ends, self.window_groups[split] = self._split_windows(split, pieces[split], table, t_col, lacking)
             datasets[split] = WindowBatches(feats, target, torch.from_numpy(ends), offsets, self.delay)
             if split != "train":  # predict the last observed target value, in the target's units
                 baseline = np.nanmean(np.abs(y[ends] - y[ends + self.delay]))
                 self.reference_metrics[f"{split}/baseline_mae"] = float(baseline)
+        self._warn([f"{self.group_column}={name!r} gives no {' or '.join(where)} window: too few rows there for "
+                    f"lookback={self.lookback} + delay={self.delay}" for name, where in lacking.items()])
         announce(f"Common-sense baseline (last value) MAE of {self.target!r}: "
                  + ", ".join(f"{k.split('/')[0]} {v:.4f}" for k, v in self.reference_metrics.items())
                  + f"; windows train/val/test: {', '.join(str(len(d)) for d in datasets.values())}")
         return datasets
+
+    def _split_windows(self, split: str, pieces: list[tuple[int, int, int]], table: np.ndarray, t_col: int,
+                       lacking: dict[str, list[str]]) -> tuple[np.ndarray, np.ndarray]:
+        """End rows of the split's windows and each one's group; groups without a window are added to `lacking`,
+        a split without any window is refused."""
+        bad, bad_y = np.isnan(table[:, : len(self.features)]).any(axis=1), np.isnan(table[:, t_col])
+        found = [window_ends(a, b, self.lookback, self.step, self.delay, bad, bad_y) for _, a, b in pieces]
+        if not sum(len(e) for e in found):
+            raise ValueError(self._no_window(split, pieces, table, t_col))
+        for (g, _, _), ends in zip(pieces, found):
+            if self.group_column and not len(ends):
+                lacking.setdefault(self.groups[g], []).append(split)
+        return np.concatenate(found), np.concatenate([np.full(len(e), g) for (g, _, _), e in zip(pieces, found)])
+
+    def _no_window(self, split: str, pieces: list[tuple[int, int, int]], table: np.ndarray, t_col: int) -> str:
+        """Why `split` has no window: data.missing=drop (and which columns), or a range too short."""
+        def count(bad: np.ndarray | None, bad_y: np.ndarray | None) -> int:
+            return sum(len(window_ends(a, b, self.lookback, self.step, self.delay, bad, bad_y)) for _, a, b in pieces)
+
+        need = f"lookback={self.lookback} + delay={self.delay}"
+        if self.missing == "drop" and count(None, None):
+            rows = np.concatenate([np.arange(a, b) for _, a, b in pieces])
+            return f"{self.path}: " + drop_message(split, rows, table, self.columns, len(self.features), t_col, count,
+                                                   need)
+        where = (f"at most {max(b - a for _, a, b in pieces):,} rows in each group of {self.group_column!r}"
+                 if self.group_column else f"rows {pieces[0][1]}-{pieces[0][2]}")
+        rows = (self.timesteps - 1) * self.step + 1 + self.delay
+        return (f"{self.path}: the {split} range ({where}) is too short for {need}: a window and its target span "
+                f"{rows} rows. Use a longer series, a smaller data.lookback or data.delay, or change data.splits.")
+
+
+def check_key_columns(values: list[str], time_column: str | None, group_column: str | None) -> None:
+    """The time and group columns hold keys, not values; the groups are cut at the same times, so need times."""
+    for key, column in (("time_column", time_column), ("group_column", group_column)):
+        if column is not None and column in values:
+            raise ValueError(f"data.{key}={column!r} is also a feature or the target; it holds keys, not values")
+    if group_column is not None and (time_column is None or group_column == time_column):
+        raise ValueError(f"data.group_column={group_column!r} needs data.time_column set to another column: every "
+                         f"group is cut at the same times (got data.time_column={time_column!r})")
