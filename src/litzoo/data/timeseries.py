@@ -192,7 +192,6 @@ class TimeseriesDataModule(InMemoryDataModule):
         what is missing per column, once, and warns of mostly empty columns."""
         grid, read = self._read()
         report, mostly_empty = missing_report(grid, self.columns, self.target, self.missing)
-        self._warn(mostly_empty)
         bad = int(np.isnan(grid.table).any(axis=1).sum())
         if bad and self.missing == "error":
             raise ValueError(f"{self.path} has {bad:,} rows with missing values ({read}); data.missing=interpolate "
@@ -205,6 +204,7 @@ class TimeseriesDataModule(InMemoryDataModule):
                 "drop": "left out: no window or target touches them"}.get(self.missing, "")
         announce(f"{self.path}: {read}; {bad:,} rows with missing values" + (f" {done}" if bad else "")
                  + f" (data.missing={self.missing})" + (f"\n{report}" if report else ""))
+        self._warn(mostly_empty)  # after the table it refers to
         return grid
 
     def _warn(self, messages: list[str]) -> None:
