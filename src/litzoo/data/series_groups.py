@@ -81,7 +81,7 @@ def split_pieces(grid: Grid, fractions: tuple[float, ...]) -> dict[str, list[tup
     """(group, start, stop) rows of each split: every group cut at the same two times, the quantiles of all
     groups' grid times at the split fractions (for one group: the row fractions)."""
     bounds = np.round(np.cumsum([0, *fractions]) * len(grid.keys)).astype(int)
-    cuts = np.sort(grid.keys)[bounds[1:3]]
+    cuts = np.sort(grid.keys)[np.minimum(bounds[1:3], len(grid.keys) - 1)]  # a one-row file: no IndexError
     pieces: dict[str, list[tuple[int, int, int]]] = {s: [] for s in SPLITS}
     for g, (start, stop) in enumerate(grid.spans()):
         edges = [start, *(start + np.searchsorted(grid.keys[start:stop], cuts)).tolist(), stop]
