@@ -2,16 +2,18 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+import pytorch_lightning as pl
 import torch
 from hydra.errors import ConfigCompositionException
-import pytorch_lightning as pl
 from hydra.utils import get_class, instantiate
 
-from litzoo.run.compose import CONF_DIR
 from litzoo.models.resolvers import output_units
+from litzoo.optimization import derived_lengths, scheduler_parts
 from litzoo.run.build import build, resolve_precision
+from litzoo.run.compose import CONF_DIR
 
 GROUPS = ["data", "task", "augmentation", "optimizer", "scheduler", "trainer", "callbacks", "logger"]
 OPTIONS = [(g, p.stem) for g in GROUPS for p in sorted((CONF_DIR / g).glob("*.yaml"))]
@@ -36,7 +38,9 @@ def test_group_option_instantiates(group: str, option: str, make_cfg) -> None:
         assert isinstance(opt, torch.optim.Optimizer)
     elif group == "scheduler":
         opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(2))], lr=0.1)
-        scheduler = instantiate(node)(optimizer=opt)
+        factory, interval = scheduler_parts(node)
+        length = derived_lengths(factory, SimpleNamespace(estimated_stepping_batches=10, max_epochs=2), interval)
+        scheduler = factory(optimizer=opt, **length)
         assert isinstance(scheduler, (torch.optim.lr_scheduler.LRScheduler, torch.optim.lr_scheduler.ReduceLROnPlateau))
     elif group == "task":
         net = instantiate(cfg.model)
@@ -72,3 +76,18 @@ def test_sizes_come_from_data_config(make_cfg) -> None:
     assert net.output_shape == (7,) and net.input_shape == (1, 32, 32)
     for path in Path(CONF_DIR, "model").glob("*.yaml"):
         assert "num_classes: 10" not in path.read_text()
+
+
+def test_the_scheduler_group_holds_its_interval_and_a_null_length_is_derived(make_cfg) -> None:
+    """scheduler=onecycle steps per optimizer step over the run's steps; an old config's task.scheduler_interval
+    (checkpoints before the group held `interval`) still reads as it ran; a disagreeing pair is refused."""
+    trainer = SimpleNamespace(estimated_stepping_batches=40, max_epochs=3)
+    factory, interval = scheduler_parts(make_cfg("scheduler=onecycle").scheduler)
+    assert interval == "step" and derived_lengths(factory, trainer, interval) == {"total_steps": 40}
+    old = {"_target_": "torch.optim.lr_scheduler.OneCycleLR", "_partial_": True, "max_lr": 0.1, "total_steps": 3}
+    factory, interval = scheduler_parts(old, task_interval="step")
+    assert interval == "step" and derived_lengths(factory, trainer, interval) == {"total_steps": 40}
+    factory, interval = scheduler_parts(old)  # stepped per epoch: the written length is used as written
+    assert interval == "epoch" and derived_lengths(factory, trainer, interval) == {}
+    with pytest.raises(ValueError, match="disagrees with scheduler.interval='step'"):
+        scheduler_parts(make_cfg("scheduler=onecycle").scheduler, task_interval="epoch")

@@ -3,18 +3,20 @@ pipeline (to device -> to float -> augment, training only -> preprocess); augmen
 config; labels are checked before training; shapes are derived; evaluation batches are representative."""
 from __future__ import annotations
 
+import collections.abc
+import types
+import typing
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 import torch
+from fakedata_images import write_image_folder
+from fakedata_text import write_climate_csv
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 
-from fakedata_images import write_image_folder
-from fakedata_text import write_climate_csv
 from litzoo.augment import ImageDataGenerator
-from litzoo.run.compose import CONF_DIR
 from litzoo.data.base import EpochBatchSampler, InMemoryDataModule
 from litzoo.data.digits import DigitsDataModule
 from litzoo.data.digits_csv import DigitsCSVDataModule
@@ -22,10 +24,11 @@ from litzoo.data.features import FeatureDataModule
 from litzoo.data.image_folder import ImageFolderDataModule
 from litzoo.data.imdb import ImdbDataModule
 from litzoo.data.mnist import MNISTDataModule
+from litzoo.data.pixels import PREPROCESS_MODES
 from litzoo.data.timeseries import TimeseriesDataModule
 from litzoo.errors import LitzooError
+from litzoo.run.compose import CONF_DIR
 from litzoo.run.fit import train
-
 
 
 def _sources() -> list[type]:
@@ -155,3 +158,42 @@ def test_input_shapes_are_derived(make_cfg) -> None:
     assert list(make_cfg("experiment=vgg16_features").data.source.input_shape) == [3, 150, 150]
     assert list(make_cfg("experiment=imdb_lstm", "data.maxlen=80").data.input_shape) == [80]
     assert list(make_cfg("experiment=imdb_multihot_dense", "data.num_words=500").data.input_shape) == [500]
+
+
+def _offers(value: object, hint: object) -> bool:
+    """`value` is of the declared type `hint` (unions, Sequence/Mapping/tuple/list/dict of simple types)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_offers(value, a) for a in args)
+    if hint is None or hint is type(None):
+        return value is None
+    if origin is None:
+        return isinstance(value, hint)
+    if not isinstance(value, origin):
+        return False
+    if origin in (dict, collections.abc.Mapping):
+        return all(_offers(k, args[0]) and _offers(v, args[1]) for k, v in value.items())
+    return not args or all(_offers(v, args[0]) for v in value)  # list[str], Sequence[str], tuple[str, ...]
+
+
+CONTRACT = {name: hint for name, hint in typing.get_type_hints(InMemoryDataModule).items()
+            if name in vars(InMemoryDataModule)}  # the class-level declarations: what every source offers
+
+
+def test_the_contract_is_declared_on_the_base() -> None:
+    assert {"class_names", "vocabulary", "preprocess_mode", "interpolation", "predict_x", "target_scale",
+            "reference_metrics", "eval_batch_floor"} <= set(CONTRACT)
+
+
+@pytest.mark.parametrize("name", DATA_CONFIGS)
+def test_every_data_config_builds_a_source_that_offers_the_contract(name: str, make_cfg) -> None:
+    """Each conf/data option (found, not listed) builds a subclass of the base whose declared attributes keep their
+    declared types, and whose common arguments reached the base (eval_batch_size from the one formula)."""
+    cfg = make_cfg(f"data={name}")
+    dm = instantiate(cfg.data)
+    assert isinstance(dm, InMemoryDataModule) and type(dm) in SOURCES
+    for attr, hint in CONTRACT.items():
+        assert _offers(getattr(dm, attr), hint), (name, attr, getattr(dm, attr))
+    assert dm.batch_size == cfg.data.batch_size and dm.input_shape == tuple(cfg.data.input_shape)
+    assert dm.eval_batch_size == (cfg.data.get("eval_batch_size") or max(dm.batch_size, dm.eval_batch_floor))
+    assert dm.preprocess_mode in PREPROCESS_MODES

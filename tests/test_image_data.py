@@ -11,6 +11,7 @@ from fakedata_images import write_digits_csv, write_image_folder
 from litzoo.data.base import CorruptFileError, DatasetNotFoundError
 from litzoo.data.digits_csv import DigitsCSVDataModule, main, read_digits_csv, write_digit_recognizer_csv
 from litzoo.data.image_folder import ImageFolderDataModule, preprocess_images
+from litzoo.data.pixels import PREPROCESS_MODES, to_display
 from litzoo.run.fit import train
 
 
@@ -132,3 +133,10 @@ def test_csv_from_mnist_and_kaggle_run_writes_submission(tmp_path: Path, mnist_r
     rows = (Path(cfg.paths.output_dir) / "submission.csv").read_text().splitlines()
     assert rows[0] == "ImageId,Label" and len(rows) == 61  # MNIST fake: 60 test images
     assert json.loads((Path(cfg.paths.output_dir) / "results.json").read_text())["epochs"] == 1
+
+
+@pytest.mark.parametrize("mode", PREPROCESS_MODES)
+def test_to_display_inverts_each_preprocessing(mode: str) -> None:
+    """Both directions live in litzoo.data.pixels: a new convention without its inverse fails here."""
+    pixels = torch.randint(0, 256, (2, 3, 4, 4)).float()
+    torch.testing.assert_close(to_display(preprocess_images(pixels, mode), mode), pixels / 255, atol=1e-5, rtol=0)

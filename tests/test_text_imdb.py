@@ -8,7 +8,7 @@ from hydra.utils import instantiate
 
 from fakedata_text import POSITIVE, TEST_ONLY_WORD, write_aclimdb_tar, write_aclimdb_tree, write_glove
 from litzoo.data import text
-from litzoo.data import imdb
+from litzoo.data import glove, imdb
 from litzoo.data.base import DatasetNotFoundError
 from litzoo.run.fit import train
 
@@ -90,7 +90,7 @@ def test_glove_file_fills_the_embedding_frozen(tmp_path, make_cfg) -> None:
     cfg = make_cfg("experiment=imdb_glove_flatten", "data.num_words=40", "data.maxlen=12",
                    f"model.layers.0.embeddings_file={tmp_path / 'glove.txt'}")
     net = instantiate(cfg.model)
-    assert imdb.fill_pretrained_embeddings(net, dm.vocabulary) == ["embedding"]
+    assert glove.fill_pretrained_embeddings(net, dm.vocabulary) == ["embedding"]
     weight = net.embedding.weight
     np.testing.assert_allclose(weight[text.FIRST_INDEX + 2].numpy(), vectors[dm.vocabulary[2]], rtol=1e-6)
     assert weight[text.FIRST_INDEX + 6].abs().sum() == 0 and not weight.requires_grad
@@ -103,3 +103,20 @@ def test_multihot_experiment_trains_end_to_end(tmp_path, make_cfg) -> None:
                    "optimizer=adam", "optimizer.lr=0.01")
     results = train(cfg)
     assert results["metrics"]["test/acc"] > 0.8  # the sentiment words decide the label
+
+
+def test_the_task_fills_pretrained_embeddings_from_the_data_modules_vocabulary(tmp_path, make_cfg) -> None:
+    """The data module declares its vocabulary; the task reads it when fitting starts (setup no longer writes into
+    the model)."""
+    from types import SimpleNamespace
+
+    write_aclimdb_tar(tmp_path / "data")
+    dm = make_dm(tmp_path / "data", tmp_path / "cache", num_words=40)
+    vectors = write_glove(tmp_path / "glove.txt", dm.vocabulary[:3], dim=100)
+    cfg = make_cfg("experiment=imdb_glove_flatten", "data.num_words=40", "data.maxlen=12",
+                   f"model.layers.0.embeddings_file={tmp_path / 'glove.txt'}")
+    task = instantiate(cfg.task, net=instantiate(cfg.model), optimizer=instantiate(cfg.optimizer))
+    task._trainer = SimpleNamespace(datamodule=dm)
+    task.setup("fit")
+    np.testing.assert_allclose(task.net.embedding.weight[text.FIRST_INDEX].detach().numpy(), vectors[dm.vocabulary[0]],
+                               rtol=1e-6)

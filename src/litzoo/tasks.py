@@ -4,46 +4,32 @@ The network, the optimizer partial and the scheduler partial come from config; o
 splits. Metric names: `{train,val,test}/loss`, `/acc` (classification) or `/mae` (regression).
 
 `channels_last` (config `task.channels_last`: auto | true | false) is applied here and only here: the
-network's 4-D weights at setup, every 4-D input batch in `forward`. Same numbers (to float rounding),
-less time: on a 2-core Xeon (torch 2.14, CPU) the MNIST convnet's epoch took 7.8 s instead of 9.9 s
-(benchmarks/bench_epoch.py) and the cats-vs-dogs convnet trained 92 instead of 72 images/s
-(benchmarks/bench_image_pipeline.py): oneDNN's convolutions and pooling run on NHWC without reorders.
-`auto` turns it on for networks with 2-D convolutions (on GPUs it is NVIDIA's advice for tensor cores
-under mixed precision; not measured here).
+network's 4-D weights at setup, every 4-D input batch in `forward`. Same numbers (to float rounding), less
+time on CPU (docs/speed.md): oneDNN's convolutions and pooling run on NHWC without reorders. `auto` turns it
+on for networks with 2-D convolutions (on GPUs it is NVIDIA's advice for tensor cores under mixed precision).
 
-`optimization` (config `task.optimization`): `direct` (default) steps the optimizer in `training_step`
-(Lightning's manual optimization). On one device, without a gradient scaler and with no callback listening to
-the hooks Lightning calls around backward and step, it calls zero_grad, backward and step itself; otherwise it
-goes through Lightning's `manual_backward` and `optimizer.step()`, which call those hooks and the 16-mixed
-scaler. `lightning` is Lightning's automatic optimization, taken also whenever the Trainer is asked for
-gradient accumulation or clipping (Lightning offers those only there). Either way the learning-rate schedule,
-the step count, the logs and the checkpoints are the same; see docs/speed.md for what `direct` saves.
+How the optimizer and the schedule are stepped (`task.optimization`, the scheduler group's `interval`) lives in
+litzoo.optimization; the task's data comes from the data module's declared contract (litzoo.data.base).
 """
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
 from typing import Any
 
-import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 import torchmetrics
-from pytorch_lightning.plugins.precision import MixedPrecision, Precision
-from pytorch_lightning.strategies import SingleDeviceStrategy
-from pytorch_lightning.utilities.model_helpers import is_overridden
 from torch import Tensor, nn
 
-from litzoo.callbacks.checkpoints import epoch_completed
+from litzoo.data.glove import fill_pretrained_embeddings
+from litzoo.optimization import (
+    OPTIMIZATION,
+    OptimizerFactory,
+    SchedulerFactory,
+    Stepping,
+)
 
-OptimizerFactory = Callable[..., torch.optim.Optimizer]
-SchedulerFactory = Callable[..., Any]
 CHANNELS_LAST = ("auto", True, False)
-OPTIMIZATION = ("direct", "lightning")
-# What Lightning calls around each optimizer step: the direct step calls none of them, so it is taken only when
-# no callback (first tuple) and not the task (both) override one.
-STEP_HOOKS = ("on_before_zero_grad", "on_before_backward", "on_after_backward", "on_before_optimizer_step")
-TASK_STEP_HOOKS = STEP_HOOKS + ("backward", "optimizer_step", "optimizer_zero_grad", "configure_gradient_clipping")
 
 
 def use_channels_last(net: nn.Module, setting: bool | str) -> bool:
@@ -55,24 +41,17 @@ def use_channels_last(net: nn.Module, setting: bool | str) -> bool:
     return bool(setting)
 
 
-def direct_step_is_exact(trainer: pl.Trainer, task: pl.LightningModule) -> bool:
-    """Whether zero_grad, backward and step called directly do all that Lightning's manual optimization does: one
-    device, no gradient scaler (32-true, bf16-mixed), nobody listening to the hooks around them."""
-    precision = trainer.precision_plugin
-    plain = type(precision) is Precision or (type(precision) is MixedPrecision and precision.scaler is None)
-    listened = any(is_overridden(hook, cb, pl.Callback) for cb in trainer.callbacks for hook in STEP_HOOKS) or any(
-        is_overridden(hook, task, pl.LightningModule) for hook in TASK_STEP_HOOKS)
-    return type(trainer.strategy) is SingleDeviceStrategy and plain and not listened
-
-
-class Task(pl.LightningModule):
-    """Shared plumbing: forward, one step for every split, optimizers from partials, the optimizer step."""
+class Task(Stepping):
+    """Shared plumbing: forward, one step for every split, optimizers from partials (the step: Stepping)."""
 
     metric_name = ""
+    num_classes: int | None = None  # classifiers set it; None: no classes (regression)
 
     def __init__(self, net: nn.Module, optimizer: OptimizerFactory, scheduler: SchedulerFactory | None = None,
                  scheduler_monitor: str = "val/loss", scheduler_interval: str = "epoch",
                  channels_last: bool | str = "auto", optimization: str = "direct") -> None:
+        """`scheduler_interval`: the scheduler group's `interval`, handed over by litzoo.run.build
+        (litzoo.optimization.scheduler_parts); configs stored before it lived there set it as a task key."""
         super().__init__()
         if optimization not in OPTIMIZATION:
             raise ValueError(f"task.optimization must be one of {', '.join(OPTIMIZATION)}; got {optimization!r}")
@@ -89,25 +68,16 @@ class Task(pl.LightningModule):
                                       else torchmetrics.MeanMetric(nan_strategy="disable")
                                       for split in ("train", "val", "test") for kind in ("metric", "loss")})
         # Each step's (prediction, target, loss), handed to the metrics in one update when they are read: a
-        # torchmetrics update costs ~60 µs of Python a step, a list append nothing (tensors stay on the device).
+        # torchmetrics update is Python work every step, a list append nearly none (tensors stay on the device).
         self.pending: dict[str, list[tuple[Tensor, Tensor, Tensor]]] = {"train": [], "val": [], "test": []}
-        self._direct = False
 
     def __setattr__(self, name: str, value: Any) -> None:
         # Lightning sets `_current_fx_name` around every hook it calls, ~16 times a step, and nn.Module's
-        # __setattr__ checks each value against Parameter, Module and buffer (~1.5 µs): a hook's name is none of them
+        # __setattr__ checks each value against Parameter, Module and buffer: a hook's name is none of them
         if name == "_current_fx_name":
             self.__dict__[name] = value
         else:
             super().__setattr__(name, value)
-
-    @property
-    def automatic_optimization(self) -> bool:
-        """Lightning's automatic optimization for `optimization=lightning` and for the Trainer's gradient
-        accumulation or clipping, which Lightning offers only there; litzoo's own step otherwise."""
-        trainer = self._trainer
-        return self.optimization == "lightning" or (trainer is not None and (
-            trainer.accumulate_grad_batches != 1 or bool(trainer.gradient_clip_val)))
 
     def make_metric(self) -> torchmetrics.Metric:
         raise NotImplementedError
@@ -117,6 +87,9 @@ class Task(pl.LightningModule):
         # weights are copied into these tensors, so a resume keeps the layout
         if self.channels_last:
             self.net.to(memory_format=torch.channels_last)
+        datamodule = self._trainer.datamodule if self._trainer is not None else None
+        if stage == "fit" and datamodule is not None:  # before a resume restores the trained weights over them
+            fill_pretrained_embeddings(self.net, datamodule.vocabulary)
 
     def loss_and_output(self, out: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         """(loss, prediction in the form the metric takes)."""
@@ -164,13 +137,10 @@ class Task(pl.LightningModule):
 
     def _log_step_loss(self, loss: Tensor) -> None:
         """`train/loss_step` every `log_every_n_steps`, at Lightning's step, straight to the loggers: what
-        self.log(on_step=True) ends in, without its ~0.3 ms of bookkeeping (and without the `epoch` scalar it adds
+        self.log(on_step=True) ends in, without its bookkeeping (docs/speed.md) (and without the `epoch` scalar it adds
         to every step's record; the epoch's own record has it)."""
         for logger in self.loggers:
             logger.log_metrics({"train/loss_step": float(loss.detach())}, step=self.global_step)
-
-    def on_train_start(self) -> None:
-        self._direct = not self.automatic_optimization and direct_step_is_exact(self.trainer, self)
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         loss = self.step(batch, "train")
@@ -181,44 +151,8 @@ class Task(pl.LightningModule):
             self._step_scheduler(batch_idx)
         return loss
 
-    # Lightning inspects training_step's signature on every step (`_build_kwargs`): a stored one saves ~7 µs
+    # Lightning inspects training_step's signature on every step (`_build_kwargs`): a stored one is read faster
     training_step.__signature__ = inspect.signature(training_step)
-
-    def _optimize(self, loss: Tensor) -> None:
-        optimizer = self.optimizers()
-        if not self._direct:  # the hooks, the DDP reducer and the 16-mixed scaler: Lightning's own calls
-            optimizer.zero_grad()
-            self.manual_backward(loss)
-            optimizer.step()
-            return
-        raw = optimizer.optimizer
-        raw.zero_grad()
-        loss.backward()
-        optimizer._on_before_step()  # Lightning's step count (global_step), as optimizer.step() keeps it
-        raw.step()
-        optimizer._on_after_step()
-
-    def _step_scheduler(self, batch_idx: int) -> None:
-        """Lightning's schedule, which manual optimization leaves to the module: a per-step scheduler after every
-        step, a per-epoch one after the epoch's last step (ReduceLROnPlateau: in on_train_epoch_end)."""
-        scheduler = self._scheduler()
-        if scheduler is None:
-            return
-        plateau = isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
-        last_batch = batch_idx + 1 >= self.trainer.num_training_batches or self.trainer.is_last_batch
-        if self.scheduler_interval == "step" or (last_batch and not plateau):
-            self.lr_scheduler_step(scheduler, self._monitored() if plateau else None)
-
-    def _scheduler(self) -> Any:
-        configs = self.trainer.lr_scheduler_configs
-        return configs[0].scheduler if configs else None
-
-    def _monitored(self) -> Tensor:
-        value = self.trainer.callback_metrics.get(self.scheduler_monitor)
-        if value is None:
-            raise ValueError(f"ReduceLROnPlateau follows task.scheduler_monitor={self.scheduler_monitor!r}, which this "
-                             f"epoch did not produce; available: {', '.join(sorted(self.trainer.callback_metrics))}")
-        return value
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
         """Hand the epoch's train accumulators over on the epoch's last batch, which is also the batch after
@@ -228,14 +162,6 @@ class Task(pl.LightningModule):
         if (batch_idx == trainer.num_training_batches - 1 or trainer.should_stop
                 or 0 < trainer.max_steps <= trainer.global_step):
             self._log_epoch("train")
-
-    def on_train_epoch_end(self) -> None:
-        # ReduceLROnPlateau of a direct run: after validation and the History row (which records the epoch's
-        # learning rate), before the checkpoints, so a resume continues from the stepped state
-        scheduler = None if self.automatic_optimization else self._scheduler()
-        if (isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau) and self.scheduler_interval == "epoch"
-                and epoch_completed(self.trainer)):
-            self.lr_scheduler_step(scheduler, self._monitored())
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         return self.step(batch, "val")
@@ -248,34 +174,6 @@ class Task(pl.LightningModule):
 
     def on_test_epoch_end(self) -> None:
         self._log_epoch("test")
-
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """A checkpoint of the other optimization mode counts its steps in the other loop: carry them over, so
-        global_step (max_steps, the logs' x axis, OneCycleLR's position) continues where it was."""
-        loops = (checkpoint.get("loops") or {}).get("fit_loop") or {}
-        auto = (loops.get("epoch_loop.automatic_optimization.optim_progress") or {}).get("optimizer", {}).get("step")
-        manual = loops.get("epoch_loop.manual_optimization.optim_step_progress")
-        if not auto or not manual:
-            return
-        source, target = (manual, auto) if self.automatic_optimization else (auto, manual)
-        if source["total"]["completed"] > target["total"]["completed"]:
-            for key in ("total", "current"):
-                target[key].update({k: v for k, v in source[key].items() if k in target[key]})
-
-    def configure_optimizers(self) -> Any:
-        params = [p for p in self.parameters() if p.requires_grad]
-        optimizer = self.optimizer_factory(params=params)
-        if self.scheduler_factory is None:
-            return optimizer
-        extra = {}
-        if self.scheduler_interval == "step" and "total_steps" in getattr(self.scheduler_factory, "keywords", {}):
-            # a per-step schedule over the whole run (OneCycleLR): its length is known to the trainer only
-            extra["total_steps"] = int(self.trainer.estimated_stepping_batches)
-        scheduler = self.scheduler_factory(optimizer=optimizer, **extra)
-        if not self.automatic_optimization:  # stepped by _step_scheduler
-            return {"optimizer": optimizer, "lr_scheduler": scheduler}
-        return {"optimizer": optimizer, "lr_scheduler": {
-            "scheduler": scheduler, "monitor": self.scheduler_monitor, "interval": self.scheduler_interval}}
 
 
 def class_probabilities(out: Tensor) -> Tensor:
@@ -374,8 +272,8 @@ class RegressionTask(Task):
 
     def setup(self, stage: str) -> None:
         super().setup(stage)
-        datamodule = getattr(self.trainer, "datamodule", None)
-        if self.target_scale is None and getattr(datamodule, "target_scale", None) is not None:
+        datamodule = self.trainer.datamodule
+        if self.target_scale is None and datamodule is not None and datamodule.target_scale is not None:
             self._set_scale(datamodule.target_scale)
 
     def make_metric(self) -> torchmetrics.Metric:
@@ -386,8 +284,8 @@ class RegressionTask(Task):
         return self.loss_fn(pred, y.float()), pred
 
     def _log_reference(self, split: str) -> None:
-        datamodule = getattr(self.trainer, "datamodule", None)
-        for name, value in (getattr(datamodule, "reference_metrics", None) or {}).items():
+        datamodule = self.trainer.datamodule
+        for name, value in (datamodule.reference_metrics if datamodule is not None else {}).items():
             if name.startswith(f"{split}/"):
                 self.log(name, float(value), on_epoch=True, prog_bar=True)
 

@@ -7,6 +7,7 @@ import pytorch_lightning as pl
 from pytorch_lightning.callbacks import Callback
 from torchvision.utils import make_grid
 
+from litzoo.run.loggers import tensorboard_writer
 from litzoo.visual.draw import min_max
 
 
@@ -21,10 +22,10 @@ class AugmentationPreview(Callback):
 
     def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any,
                              batch_idx: int) -> None:
-        if self.logged or getattr(trainer.datamodule, "augment", None) is None:
-            return  # the common case, every step: keep it to two attribute reads
-        writer = getattr(trainer.logger, "experiment", None)
-        if not hasattr(writer, "add_image") or batch[0].dim() != 4:
+        if self.logged or trainer.datamodule is None or trainer.datamodule.augment is None:
+            return  # the common case, every step: keep it to a few attribute reads
+        writer = tensorboard_writer(trainer.logger)
+        if writer is None or batch[0].dim() != 4:
             return
         images = batch[0][: self.max_images].detach().float().cpu()
         writer.add_image("augmentation/train_batch", make_grid(min_max(images), nrow=8, padding=2), trainer.global_step)

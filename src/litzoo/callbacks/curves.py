@@ -18,6 +18,7 @@ from matplotlib.ticker import MaxNLocator
 from pytorch_lightning.callbacks import Callback
 
 from litzoo.callbacks.history import History
+from litzoo.run.loggers import tensorboard_writer
 
 FILENAME = "learning_curves.png"
 _TITLES = {"loss": "loss", "acc": "accuracy", "mae": "MAE"}
@@ -64,9 +65,9 @@ class LearningCurves(Callback):
         self.path = Path(dirpath) / FILENAME
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        writer = getattr(trainer.logger, "experiment", None)
-        if trainer.is_global_zero and hasattr(writer, "add_custom_scalars"):
-            writer.add_custom_scalars(tensorboard_layout(getattr(pl_module, "metric_name", "acc")))
+        writer = tensorboard_writer(trainer.logger)
+        if writer is not None:  # rank zero only (litzoo.run.loggers)
+            writer.add_custom_scalars(tensorboard_layout(pl_module.metric_name))
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._plot(trainer)

@@ -2,8 +2,8 @@
 
 Every `every_n_epochs`, after validation: `activations/<layer>` of the first fixed image and
 `confusion_matrix/val`, counted from the predictions validation makes anyway (a forward hook, no extra
-pass). They cost 20-40 ms on 2 CPU cores, ~10% of a digits epoch, so the callback skips an epoch's pictures
-while their running total exceeds `max_overhead` (5%) of the training time; on larger data every epoch
+pass). On small data they are a noticeable share of an epoch (docs/speed.md), so the callback skips an epoch's
+pictures while their running total exceeds `max_overhead` (5%) of the training time; on larger data every epoch
 gets them. After the test: `confusion_matrix` (test split). Once at the end of fit: `filters/<layer>` (of
 the layers training changes), `gradcam/val_<i>`, `mistakes` (from the last validation epoch's own
 predictions), and for text models `text_heatmap/<i>` and the embedding projector; these and the final
@@ -23,6 +23,7 @@ from pytorch_lightning.callbacks import Callback
 from torch import Tensor
 from torch.utils.hooks import RemovableHandle
 
+from litzoo.run.loggers import tensorboard_writer
 from litzoo.tasks import class_probabilities
 from litzoo.visual.compute import confusion_counts
 from litzoo.visual.inputs import Mistakes
@@ -63,18 +64,18 @@ class ConvVisualizer(Callback):
 
     def _subject(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> Subject:
         if self.subject is None or self.subject.net is not pl_module.net:
-            self.subject = Subject(pl_module.net, trainer.datamodule, getattr(pl_module, "num_classes", None))
+            self.subject = Subject(pl_module.net, trainer.datamodule, pl_module.num_classes)
         return self.subject
 
     def _publisher(self, trainer: pl.Trainer, folder: bool, tensorboard: bool = True) -> Publisher:
-        writer = getattr(trainer.logger, "experiment", None) if tensorboard else None
+        writer = tensorboard_writer(trainer.logger) if tensorboard else None
         path = Path(trainer.default_root_dir) / "visualizations" if folder and trainer.is_global_zero else None
-        return Publisher(path, writer if hasattr(writer, "add_image") else None, trainer.global_step)
+        return Publisher(path, writer, trainer.global_step)
 
     # -- the predictions validation and test make anyway, seen through a forward hook (no extra pass)
     def _start_counting(self, pl_module: pl.LightningModule, mistakes: int = 0) -> None:
         self.counts, self.mistakes = None, Mistakes(mistakes)
-        if getattr(pl_module, "num_classes", None) and self.handle is None:
+        if pl_module.num_classes and self.handle is None:
             self.handle = pl_module.net.register_forward_hook(lambda _m, _i, out: setattr(self, "last_out", out))
 
     def _count(self, pl_module: pl.LightningModule, batch: Any) -> None:

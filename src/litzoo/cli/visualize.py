@@ -83,7 +83,7 @@ def visualize(path: str | Path, overrides: list[str] | None = None, allow: tuple
 
     cfg, datamodule, task, state, run_dir = load_run(path, overrides, allow)
     device = _device(options.get("device", "auto"), cfg.trainer.get("accelerator"))
-    subject = Subject(task.net.to(device), datamodule, getattr(task, "num_classes", None))
+    subject = Subject(task.net.to(device), datamodule, task.num_classes)
     if not subject.layers and not subject.embeddings and not subject.num_classes:
         raise SystemExit(f"litzoo-visualize: {cfg.name} has no Conv2D or Embedding layer and is not a classifier: "
                          "nothing to picture")

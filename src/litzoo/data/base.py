@@ -9,8 +9,9 @@ uninterrupted run would have seen; under DDP every rank takes a disjoint slice o
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import pytorch_lightning as pl
@@ -151,19 +152,35 @@ def to_float(x: Tensor) -> Tensor:
 
 class InMemoryDataModule(pl.LightningDataModule):
     """Base of every in-memory source. Subclasses implement `load()` -> train and test tensors (or, for
-    sources that are not plain tensors, `load_datasets()`), and may override `preprocess`."""
+    sources that are not plain tensors, `load_datasets()`), and may override `preprocess`.
+
+    Subclasses take their own arguments and hand the common ones below to this constructor as keywords
+    (`**common`), so their defaults are written here once; the configs give every value anyway."""
 
     fixed_train_order = False  # True: the epoch-0 training order every epoch (trainer.overfit_batches; litzoo.run.build)
     # Keys of this source's config (under `data.`) that say where the data lives or how it is read, not what it
     # is: a resume or a sweep re-run may change them (litzoo.run.resume). Each source adds its own.
     runtime_keys: tuple[str, ...] = ("eval_batch_size",)
+    # Evaluation batches default to max(batch_size, this): no gradients are kept, so larger batches fit.
+    eval_batch_floor: int = 256
 
-    def __init__(self, batch_size: int, val_split: float, seed: int, num_classes: int,
-                 input_shape: Sequence[int], eval_batch_size: int | None = None,
+    # What a source offers its readers (the task, the pictures, the callbacks), with the value of a source that
+    # has none of it. A source sets what it has (at construction or once loaded); readers ask these attributes
+    # and never guess with getattr (tests/test_data_contract.py checks every source against them).
+    class_names: Sequence[str] | None = None  # index -> class name; None: the indices "0".."n-1"
+    vocabulary: Sequence[str] = ()  # word i has token id text.FIRST_INDEX + i (litzoo.data.text); (): no words
+    preprocess_mode: str = "rescale"  # the model's input from pixels (litzoo.data.pixels); rescale: [0, 1] floats
+    interpolation: str = "bilinear"  # how an image file is resized to input_shape (litzoo-visualize image=...)
+    predict_x: Tensor | None = None  # unlabeled inputs predicted after the test (litzoo.callbacks.submission)
+    target_scale: float | None = None  # std of a normalised regression target: the MAE in the target's units
+    reference_metrics: Mapping[str, float] = MappingProxyType({})  # e.g. val/baseline_mae, logged beside the model's
+
+    def __init__(self, *, batch_size: int = 32, val_split: float = 0.2, seed: int = 0, num_classes: int = 2,
+                 input_shape: Sequence[int] = (), eval_batch_size: int | None = None,
                  augment: Callable[[Tensor], Tensor] | None = None) -> None:
         super().__init__()
         self.batch_size = batch_size
-        self.eval_batch_size = eval_batch_size or max(batch_size, 256)
+        self.eval_batch_size = eval_batch_size or max(batch_size, self.eval_batch_floor)
         self.val_split, self.seed = val_split, seed
         self.num_classes, self.input_shape = num_classes, tuple(input_shape)
         self.datasets: dict[str, Any] = {}
@@ -172,7 +189,7 @@ class InMemoryDataModule(pl.LightningDataModule):
         self.data_warnings: list[str] = []
         # Batch augmentation (litzoo.augment) from `data.augment: ${augmentation}`; `augmentation=none`
         # composes to an empty node, which means none.
-        self.augment = augment or None
+        self.augment: Callable[[Tensor], Tensor] | None = augment or None
 
     @property
     def splits(self) -> dict[str, tuple[Tensor, ...]]:
@@ -204,12 +221,11 @@ class InMemoryDataModule(pl.LightningDataModule):
         self.datasets = {name: ds.to(device, moved) for name, ds in datasets.items()}
 
     def _device(self) -> torch.device:
-        trainer = getattr(self, "trainer", None)
-        return trainer.strategy.root_device if trainer is not None else torch.device("cpu")
+        return self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
 
     def transfer_batch_to_device(self, batch: tuple[Tensor, ...], device: torch.device,
                                  dataloader_idx: int) -> tuple[Tensor, ...]:
-        """Batches are plain tensor tuples: move them directly (Lightning's generic walk costs ~1 ms a step), or
+        """Batches are plain tensor tuples: move them directly (Lightning's generic walk is slower, docs/speed.md), or
         not at all when they are there already (the datasets live on the training device)."""
         if all(t.device == device for t in batch):
             return batch
@@ -220,7 +236,7 @@ class InMemoryDataModule(pl.LightningDataModule):
         batch with nothing to do (float, no augmentation, no preprocessing) is returned as it came."""
         x, *rest = batch
         out = to_float(x)
-        if self.augment is not None and getattr(self, "trainer", None) is not None and self.trainer.training:
+        if self.augment is not None and self.trainer is not None and self.trainer.training:
             out = self.augment(out)
         out = self.preprocess(out)
         return batch if out is x else (out, *rest)
@@ -230,7 +246,7 @@ class InMemoryDataModule(pl.LightningDataModule):
         return x
 
     def _loader(self, split: str, batch_size: int, train: bool) -> DataLoader:
-        connector = getattr(getattr(self, "trainer", None), "_accelerator_connector", None)
+        connector = getattr(self.trainer, "_accelerator_connector", None)  # Lightning's private part: may change
         # Lightning's own flag: left on, DDP would wrap this batch sampler and shard its batches a second time
         if _world()[0] > 1 and getattr(connector, "use_distributed_sampler", False):
             raise LitzooError("litzoo's data modules shard each epoch by rank themselves: run DDP with "

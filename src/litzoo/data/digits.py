@@ -5,7 +5,7 @@ at 28x28x1 the seeds' MNIST convnet runs on it unchanged.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -17,10 +17,9 @@ from litzoo.data.base import InMemoryDataModule
 class DigitsDataModule(InMemoryDataModule):
     """sklearn.datasets.load_digits, scaled to [0, 1] and resized to `image_size` (bilinear)."""
 
-    def __init__(self, batch_size: int = 64, val_split: float = 0.2, test_fraction: float = 0.2, seed: int = 0,
-                 image_size: int = 28, num_classes: int = 10, input_shape: Sequence[int] = (1, 28, 28),
-                 eval_batch_size: int | None = None, augment: Callable[[Tensor], Tensor] | None = None) -> None:
-        super().__init__(batch_size, val_split, seed, num_classes, input_shape, eval_batch_size, augment)
+    def __init__(self, test_fraction: float = 0.2, image_size: int = 28, **common: Any) -> None:
+        """`common`: InMemoryDataModule's keyword arguments; ten classes of image_size^2 grey pixels unless given."""
+        super().__init__(**{"num_classes": 10, "input_shape": (1, image_size, image_size), **common})
         self.test_fraction, self.image_size = test_fraction, image_size
 
     def load(self) -> dict[str, tuple[Tensor, Tensor]]:

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import argparse
 import csv
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -88,17 +89,16 @@ class DigitsCSVDataModule(InMemoryDataModule):
     runtime_keys = ("data_dir", "folder", "delimiter", "eval_batch_size")
 
     def __init__(self, data_dir: str, folder: str = "digit-recognizer", train_file: str = "train.csv",
-                 test_file: str | None = "test.csv", batch_size: int = 128, val_split: float = 0.2,
-                 test_fraction: float = 0.1, seed: int = 0, num_classes: int = 10,
-                 input_shape: Sequence[int] = (1, 28, 28), classes: Sequence[int] | None = None,
-                 delimiter: str | None = None, eval_batch_size: int | None = None,
-                 augment: Callable[[Tensor], Tensor] | None = None) -> None:
-        super().__init__(batch_size, val_split, seed, num_classes, input_shape, eval_batch_size, augment)
-        if classes is not None and len(classes) != num_classes:
-            raise ValueError(f"classes={list(classes)} has {len(classes)} entries but num_classes={num_classes}")
+                 test_file: str | None = "test.csv", test_fraction: float = 0.1, classes: Sequence[int] | None = None,
+                 delimiter: str | None = None, **common: Any) -> None:
+        """`common`: InMemoryDataModule's keyword arguments; ten classes of 28x28 grey pixels unless given."""
+        super().__init__(**{"num_classes": 10, "input_shape": (1, 28, 28), **common})
+        if classes is not None and len(classes) != self.num_classes:
+            raise ValueError(f"classes={list(classes)} has {len(classes)} entries but num_classes={self.num_classes}")
         self.folder = Path(data_dir).expanduser() / folder
         self.train_file, self.test_file, self.test_fraction = train_file, test_file, test_fraction
         self.classes = list(classes) if classes is not None else None
+        self.class_names = [str(c) for c in classes] if classes is not None else None  # label i is digit classes[i]
         self.delimiter = check_delimiter(delimiter)  # None: detected from each file (litzoo.data.series_csv)
         self.predict_x: Tensor | None = None
 

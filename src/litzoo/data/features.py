@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -52,14 +52,14 @@ class FeatureDataModule(InMemoryDataModule):
     # where the data lives: a resume may change these (see base.py)
     runtime_keys = ("cache_dir", "eval_batch_size", "source.data_dir", "source.folder", "source.cache_dir", "source.workers")
 
-    def __init__(self, source: DictConfig, base: DictConfig, batch_size: int = 20, seed: int = 0,
-                 num_classes: int = 2, input_shape: Sequence[int] = (512, 4, 4), cache_dir: str | None = None,
-                 extract_batch_size: int = 50, eval_batch_size: int | None = None, augment: Any = None) -> None:
+    def __init__(self, source: DictConfig, base: DictConfig, cache_dir: str | None = None, extract_batch_size: int = 50,
+                 augment: Any = None, **common: Any) -> None:
+        """`common`: InMemoryDataModule's keyword arguments (the splits are the source's: val_split is not used)."""
         if augment:  # `_recursive_: false` hands over the config node: any non-empty one is an augmentation
             raise ValueError("data=vgg16_features trains on cached base outputs, so image augmentation cannot apply "
                              "(the base never sees the images again): use augmentation=none, or experiment=vgg16_head "
                              "to train end to end with augmentation.")
-        super().__init__(batch_size, 0.2, seed, num_classes, input_shape, eval_batch_size)
+        super().__init__(**common)
         self.source_cfg, self.base_cfg = source, base
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir else None
         self.extract_batch_size = extract_batch_size

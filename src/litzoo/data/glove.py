@@ -1,7 +1,8 @@
 """Pretrained word vectors in GloVe's text format (DLwP 6.1.3): an embedding matrix for a vocabulary.
 
-The data module that owns the vocabulary builds the matrix (litzoo.data.imdb.fill_pretrained_embeddings)
-and hands it to the model's Embedding (`set_weights`), as the book's `embedding_matrix` does.
+The task hands its network and the data module's `vocabulary` to `fill_pretrained_embeddings` when fitting
+starts, which builds the matrix and gives it to the model's Embedding (`set_weights`), as the book's
+`embedding_matrix` does.
 """
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
+from torch import nn
 
+from litzoo.data import text
 from litzoo.data.base import CorruptFileError, DatasetNotFoundError
 
 
@@ -41,3 +44,21 @@ def load_glove(path: str | Path, vocabulary: Sequence[str], first_index: int, nu
                     raise CorruptFileError(f"{path}:{lineno}: non-numeric value in the vector of {word!r}") from None
                 found += 1
     return matrix, found
+
+
+def fill_pretrained_embeddings(module: nn.Module, vocabulary: Sequence[str]) -> list[str]:
+    """Give every Embedding that names an `embeddings_file` (GloVe format) its matrix for this vocabulary."""
+    from litzoo.models.sequence import Embedding
+
+    filled = []
+    for name, m in module.named_modules():
+        if isinstance(m, Embedding) and m.embeddings_file:
+            if not vocabulary:
+                raise ValueError("pretrained embeddings need a word vocabulary; they cannot be used with hashing=true")
+            matrix, found = load_glove(m.embeddings_file, vocabulary, text.FIRST_INDEX, m.num_embeddings,
+                                       m.embedding_dim)
+            m.set_weights(matrix)
+            print(f"{name}: {found:,} of {min(len(vocabulary), m.num_embeddings - text.FIRST_INDEX):,} words "
+                  f"found in {m.embeddings_file} ({'trainable' if m.weight.requires_grad else 'frozen'})")
+            filled.append(name)
+    return filled

@@ -19,10 +19,10 @@ import hashlib
 import json
 import os
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import torch
@@ -30,6 +30,8 @@ from torch import Tensor
 
 from litzoo import cache
 from litzoo.data.base import DatasetNotFoundError, InMemoryDataModule, announce
+from litzoo.data.pixels import preprocess_images  # and its inverse, side by side
+from litzoo.data.resolvers import image_shape
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -37,29 +39,7 @@ if TYPE_CHECKING:
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".tif", ".tiff")  # Keras' white_list_formats
 SPLIT_FOLDERS = {"train": ("train",), "val": ("validation", "val"), "test": ("test",)}
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos", "box", "hamming")
-# Keras' preprocess_input conventions, on float pixels in [0, 255] (imagenet_utils: 'tf', 'torch', 'caffe').
-IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 DECODER = 2  # part of the cache key: images cached by an earlier decoder (16-bit PNGs clipped white) are re-read
-
-
-def preprocess_images(x: Tensor, mode: str) -> Tensor:
-    """rescale: [0, 1] (Keras `rescale=1./255`); symmetric: [-1, 1] (mode 'tf'); imagenet: torchvision's mean/std
-    (mode 'torch', what torchvision's pretrained weights expect); caffe: BGR minus mean (Keras' VGG16/ResNet50
-    preprocess_input, for weights converted from Keras); none: raw 0..255."""
-    if mode == "rescale":
-        return x / 255.0
-    if mode == "symmetric":
-        return x / 127.5 - 1.0
-    if mode == "imagenet":
-        mean = x.new_tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-        std = x.new_tensor(IMAGENET_STD).view(1, 3, 1, 1)
-        return (x / 255.0 - mean) / std
-    if mode == "caffe":
-        return x.flip(1) - x.new_tensor(CAFFE_MEAN_BGR).view(1, 3, 1, 1)
-    if mode == "none":
-        return x
-    raise ValueError(f"unknown preprocess {mode!r}; valid: rescale, symmetric, imagenet, caffe, none")
 
 
 class Listing(NamedTuple):
@@ -203,19 +183,18 @@ class ImageFolderDataModule(InMemoryDataModule):
 
     # where the data lives: a resume may change these (see base.py)
     runtime_keys = ("data_dir", "folder", "cache_dir", "workers", "eval_batch_size")
+    eval_batch_floor = 0  # full-size images: evaluated in training-sized batches unless data.eval_batch_size says
 
-    def __init__(self, data_dir: str, folder: str, target_size: Sequence[int] = (150, 150), batch_size: int = 32,
-                 val_split: float = 0.2, test_split: float = 0.0, seed: int = 0, num_classes: int = 2,
-                 input_shape: Sequence[int] = (3, 150, 150), classes: Sequence[str] | None = None,
-                 color_mode: str = "rgb", interpolation: str = "nearest", preprocess: str = "rescale",
-                 cache_dir: str | None = None, workers: int = 2, eval_batch_size: int | None = None,
-                 augment: Callable[[Tensor], Tensor] | None = None) -> None:
+    def __init__(self, data_dir: str, folder: str, target_size: Sequence[int] = (150, 150), test_split: float = 0.0,
+                 classes: Sequence[str] | None = None, color_mode: str = "rgb", interpolation: str = "nearest",
+                 preprocess: str = "rescale", cache_dir: str | None = None, workers: int = 2, **common: Any) -> None:
+        """`common`: InMemoryDataModule's keyword arguments; input_shape follows target_size and color_mode."""
         if color_mode not in ("rgb", "grayscale"):
             raise ValueError(f"color_mode must be 'rgb' or 'grayscale', got {color_mode!r}")
         if interpolation not in INTERPOLATIONS:
             raise ValueError(f"unknown interpolation {interpolation!r}; valid: {INTERPOLATIONS}")
         preprocess_images(torch.zeros(1, 3, 1, 1), preprocess)  # validate the name before any file is read
-        super().__init__(batch_size, val_split, seed, num_classes, input_shape, eval_batch_size or batch_size, augment)
+        super().__init__(**{"input_shape": image_shape(target_size, color_mode), **common})
         self.root = Path(data_dir).expanduser() / folder
         self.target_size = (int(target_size[0]), int(target_size[1]))
         self.classes, self.color_mode, self.interpolation = classes, color_mode, interpolation

@@ -12,12 +12,13 @@ import hashlib
 import json
 import re
 import tarfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from litzoo import cache
 from litzoo.data import text
@@ -28,6 +29,7 @@ from litzoo.data.base import (
     announce,
     missing_files_message,
 )
+from litzoo.data.resolvers import text_shape
 
 ARCHIVE = "aclImdb_v1.tar.gz"
 _MEMBER = re.compile(r"(?:^|/)aclImdb/(train|test)/(pos|neg)/(\d+)_\d+\.txt$")
@@ -114,25 +116,6 @@ def encoded_reviews(source: Path, cache_dir: str | Path, tokens: str, num_words:
     return splits, vocabulary, False
 
 
-def fill_pretrained_embeddings(module: nn.Module, vocabulary: Sequence[str]) -> list[str]:
-    """Give every Embedding that names an `embeddings_file` (GloVe format) its matrix for this vocabulary."""
-    from litzoo.data.glove import load_glove
-    from litzoo.models.sequence import Embedding
-
-    filled = []
-    for name, m in module.named_modules():
-        if isinstance(m, Embedding) and m.embeddings_file:
-            if not vocabulary:
-                raise ValueError("pretrained embeddings need a word vocabulary; they cannot be used with hashing=true")
-            matrix, found = load_glove(m.embeddings_file, vocabulary, text.FIRST_INDEX, m.num_embeddings,
-                                       m.embedding_dim)
-            m.set_weights(matrix)
-            print(f"{name}: {found:,} of {min(len(vocabulary), m.num_embeddings - text.FIRST_INDEX):,} words "
-                  f"found in {m.embeddings_file} ({'trainable' if m.weight.requires_grad else 'frozen'})")
-            filled.append(name)
-    return filled
-
-
 class ImdbDataModule(InMemoryDataModule):
     """IMDB sentiment (25k train, 25k test) as multi-hot vectors or padded integer sequences."""
 
@@ -140,21 +123,19 @@ class ImdbDataModule(InMemoryDataModule):
 
     def __init__(self, data_dir: str, cache_dir: str, mode: str = "sequence", tokens: str = "words",
                  num_words: int = 10_000, maxlen: int | None = None, ngrams: int = 1, hashing: bool = False,
-                 batch_size: int = 32, val_split: float = 0.2, seed: int = 0, num_classes: int = 2,
-                 input_shape: Sequence[int] = (), eval_batch_size: int | None = None,
-                 augment: Callable[[Tensor], Tensor] | None = None) -> None:
+                 **common: Any) -> None:
+        """`common`: InMemoryDataModule's keyword arguments; input_shape follows mode, maxlen and num_words."""
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         if mode == "sequence" and not maxlen:
             raise ValueError("mode='sequence' needs maxlen (pad_sequences length)")
-        super().__init__(batch_size, val_split, seed, num_classes, input_shape, eval_batch_size, augment)
+        super().__init__(**{"input_shape": text_shape(mode, maxlen, num_words), **common})
         self.data_dir, self.cache_dir = data_dir, cache_dir
         self.mode, self.tokens, self.num_words, self.maxlen = mode, tokens, num_words, maxlen
         self.ngrams, self.hashing = ngrams, hashing
-        self.vocabulary: list[str] = []
+        self.vocabulary: list[str] = []  # known once loaded; the task fills pretrained Embeddings from it
         self.class_names = ["neg", "pos"]  # label 1 = aclImdb's pos/ folder
         self.from_cache = False
-        self._embeddings_filled = False
 
     def vectorise(self, seqs: Sequence[np.ndarray]) -> Tensor:
         if self.mode == "multihot":  # bool in memory (1/4 of float32), float per batch (the base's to-float step)
@@ -176,10 +157,3 @@ class ImdbDataModule(InMemoryDataModule):
                  else f"sequences padded/truncated to maxlen={self.maxlen} tokens")
         announce(f"IMDB {'(from the token cache) ' if self.from_cache else ''}reviews: train {n_train:,} "
                  f"(the last {self.val_split:.0%} for validation), test {n_test:,}; {words}; {shape}")
-
-    def setup(self, stage: str | None = None) -> None:
-        super().setup(stage)
-        module = getattr(getattr(self, "trainer", None), "lightning_module", None)
-        if module is not None and stage == "fit" and not self._embeddings_filled:
-            fill_pretrained_embeddings(module, self.vocabulary)  # a resumed run then loads its trained weights
-            self._embeddings_filled = True

@@ -14,8 +14,8 @@ import shutil
 import socket
 import tempfile
 import urllib.error
-from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -127,13 +127,11 @@ class MNISTDataModule(InMemoryDataModule):
     # where the data lives: a resume may change these (see base.py)
     runtime_keys = ("data_dir", "download", "eval_batch_size")
 
-    def __init__(self, data_dir: str, variant: str = "mnist", download: bool = True, batch_size: int = 64,
-                 val_split: float = 0.1, seed: int = 0, num_classes: int = 10,
-                 input_shape: Sequence[int] = (1, 28, 28), eval_batch_size: int | None = None,
-                 augment: Callable[[Tensor], Tensor] | None = None) -> None:
+    def __init__(self, data_dir: str, variant: str = "mnist", download: bool = True, **common: Any) -> None:
+        """`common`: InMemoryDataModule's keyword arguments; the files' ten classes of 28x28 grey pixels unless given."""
         if variant not in VARIANTS:
             raise ValueError(f"unknown MNIST variant {variant!r}; valid: {sorted(VARIANTS)}")
-        super().__init__(batch_size, val_split, seed, num_classes, input_shape, eval_batch_size, augment)
+        super().__init__(**{"num_classes": 10, "input_shape": (1, 28, 28), **common})
         self.folder = Path(data_dir).expanduser() / VARIANTS[variant] / "raw"
         self.variant, self.download = variant, download
         self.download_error: str | None = None  # why prepare_data's download failed, for load()'s message

@@ -1,12 +1,13 @@
 """Pictures drawn with PIL: labelled tile grids, titles, colour maps (fast enough to run every epoch).
 
-matplotlib's figure machinery costs ~0.5 s a figure; these helpers cost milliseconds, so the per-epoch
-TensorBoard images stay within the callbacks' time budget. matplotlib is used for its colour maps only.
+matplotlib's figure machinery costs far more per figure than these helpers, so the per-epoch TensorBoard
+images stay within the callbacks' time budget. matplotlib is used for its colour maps only.
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -20,13 +21,16 @@ INK = (20, 20, 20)
 
 @lru_cache(maxsize=4)
 def font(size: int = 11) -> ImageFont.ImageFont:
-    """Pillow's bundled font (no system fonts needed)."""
-    return ImageFont.load_default(size=size)
+    """DejaVu Sans, which matplotlib ships (no system fonts needed): Pillow's bundled font has no glyphs beyond
+    ASCII, so a class called `café` or `Ёлка` came out as empty boxes."""
+    import matplotlib
+
+    return ImageFont.truetype(str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"), size)
 
 
 @lru_cache(maxsize=8)
 def _lookup(name: str) -> Tensor:
-    """A matplotlib colour map as a (256, 3) uint8 table (calling the map itself costs ~0.4 ms a tile)."""
+    """A matplotlib colour map as a (256, 3) uint8 table (calling the map itself for every tile is slow)."""
     import matplotlib
 
     return torch.from_numpy((matplotlib.colormaps[name](np.arange(256))[:, :3] * 255).round().astype(np.uint8))

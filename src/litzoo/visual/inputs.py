@@ -1,72 +1,46 @@
 """What the pictures take from a data module: pixels <-> model input, class names, images, predictions.
 
-Data modules are read defensively (`getattr`): image folders hold uint8 pixels and `preprocess` them on the
-device (`preprocess_mode` names how), digits/MNIST/CSV digits hold floats in [0, 1], IMDB holds token ids
-and a `vocabulary`.
+They read the contract the base data module declares (litzoo.data.base.InMemoryDataModule): image folders hold
+uint8 pixels and `preprocess` them on the device (`preprocess_mode` names how; litzoo.data.pixels has both
+directions), digits/MNIST/CSV digits hold floats in [0, 1], IMDB holds token ids and a `vocabulary`.
 """
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import Tensor
 
-from litzoo.data.image_folder import CAFFE_MEAN_BGR, IMAGENET_MEAN, IMAGENET_STD
+from litzoo.data.base import InMemoryDataModule
 from litzoo.tasks import class_probabilities
 from litzoo.visual.layers import eval_mode
 
 
-def preprocess_mode(datamodule: Any) -> str:
-    """How the data module preprocesses (image folders' `preprocess_mode`), else 'rescale': floats in [0, 1]."""
-    mode = getattr(datamodule, "preprocess_mode", None)
-    return mode if isinstance(mode, str) else "rescale"
-
-
-def pixel_input(datamodule: Any) -> Callable[[Tensor], Tensor]:
+def pixel_input(datamodule: InMemoryDataModule) -> Callable[[Tensor], Tensor]:
     """Pixels in [0, 255] -> the model's input as the data module makes it (differentiable: DLwP's gradient
     ascent runs in pixel units). Modules that hold floats in [0, 1] get pixels / 255 first."""
-    preprocess = getattr(datamodule, "preprocess", None)
-    preprocess = preprocess if callable(preprocess) else (lambda x: x)
-    stored = next(iter((getattr(datamodule, "splits", None) or {}).values()), (None,))[0]
+    stored = next(iter(datamodule.splits.values()), (None,))[0]
     if stored is not None and stored.dtype == torch.uint8:
-        return preprocess
-    return lambda pixels: preprocess(pixels / 255)
+        return datamodule.preprocess
+    return lambda pixels: datamodule.preprocess(pixels / 255)
 
 
-def to_display(x: Tensor, mode: str) -> Tensor:
-    """The model's input -> [0, 1] RGB/grey for display (the inverse of `pixel_input` and the preprocessing)."""
-    x = x.detach().float()
-    if mode == "symmetric":
-        return ((x + 1) / 2).clamp(0, 1)
-    if mode == "imagenet":
-        mean, std = x.new_tensor(IMAGENET_MEAN).view(1, 3, 1, 1), x.new_tensor(IMAGENET_STD).view(1, 3, 1, 1)
-        return (x * std + mean).clamp(0, 1)
-    if mode == "caffe":
-        return ((x + x.new_tensor(CAFFE_MEAN_BGR).view(1, 3, 1, 1)).flip(1) / 255).clamp(0, 1)
-    if mode == "none":
-        return (x / 255).clamp(0, 1)
-    return x.clamp(0, 1)
-
-
-def class_names(datamodule: Any, num_classes: int) -> list[str]:
-    """The data module's `class_names` (image folders, IMDB, Fashion-MNIST) or `classes` (a CSV digits
-    subset), else "0".."n-1" (digits, MNIST)."""
-    for attr in ("class_names", "classes"):
-        names = getattr(datamodule, attr, None)
-        if isinstance(names, (list, tuple)) and len(names) == num_classes:
-            return [str(n) for n in names]
+def class_names(datamodule: InMemoryDataModule, num_classes: int) -> list[str]:
+    """The data module's `class_names` (image folders, IMDB, MNIST, a CSV digits subset), else "0".."n-1"."""
+    names = datamodule.class_names
+    if names is not None and len(names) == num_classes:
+        return [str(n) for n in names]
     return [str(i) for i in range(num_classes)]
 
 
-def device_batch(datamodule: Any, batch: tuple[Tensor, ...], device: torch.device) -> tuple[Tensor, ...]:
+def device_batch(datamodule: InMemoryDataModule, batch: tuple[Tensor, ...], device: torch.device) -> tuple[Tensor, ...]:
     """A loader batch as the model sees it: on the device, through the module's batch hooks (uint8 -> preprocessed)."""
     batch = datamodule.transfer_batch_to_device(batch, device, 0)
     return datamodule.on_after_batch_transfer(batch, 0)
 
 
-def first_batch(datamodule: Any, split: str, n: int, device: torch.device) -> tuple[Tensor, Tensor]:
+def first_batch(datamodule: InMemoryDataModule, split: str, n: int, device: torch.device) -> tuple[Tensor, Tensor]:
     """The first `n` samples of a split (unshuffled: the same images every time)."""
     loader = getattr(datamodule, f"{split}_dataloader")()
     xs, ys, count = [], [], 0
@@ -102,7 +76,7 @@ class Mistakes:
 
 
 @torch.no_grad()
-def predict_split(net: torch.nn.Module, datamodule: Any, split: str, device: torch.device,
+def predict_split(net: torch.nn.Module, datamodule: InMemoryDataModule, split: str, device: torch.device,
                   keep: int = 0) -> tuple[Tensor, Tensor, Mistakes]:
     """(true labels, predicted classes) of every sample of a split, and its `keep` worst mistakes."""
     targets, preds, mistakes = [], [], Mistakes(keep)
@@ -116,7 +90,7 @@ def predict_split(net: torch.nn.Module, datamodule: Any, split: str, device: tor
     return torch.cat(targets), torch.cat(preds), mistakes
 
 
-def load_image(path: str | Path, input_shape: tuple[int, ...], datamodule: Any) -> Tensor:
+def load_image(path: str | Path, input_shape: tuple[int, ...], datamodule: InMemoryDataModule) -> Tensor:
     """An image file as a (1, C, H, W) model input: resized with the data module's interpolation, preprocessed."""
     from PIL import Image, UnidentifiedImageError
 
@@ -124,8 +98,7 @@ def load_image(path: str | Path, input_shape: tuple[int, ...], datamodule: Any) 
 
     path = Path(path).expanduser()
     channels, height, width = input_shape
-    resample = getattr(Image.Resampling, str(getattr(datamodule, "interpolation", "bilinear")).upper(),
-                       Image.Resampling.BILINEAR)
+    resample = getattr(Image.Resampling, datamodule.interpolation.upper())
     try:
         with Image.open(path) as img:
             # decoded as the training data was: 16-bit and float images scaled, not clipped to white

@@ -9,7 +9,7 @@ import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 from PIL import Image
@@ -17,6 +17,8 @@ from tensorboard.compat.proto.summary_pb2 import Summary
 from torch import Tensor, nn
 
 from litzoo.data import text
+from litzoo.data.base import InMemoryDataModule
+from litzoo.data.pixels import to_display
 from litzoo.run.console import phase
 from litzoo.run.loggers import add_summary
 from litzoo.visual import figures
@@ -32,8 +34,6 @@ from litzoo.visual.inputs import (
     class_names,
     pixel_input,
     predict_split,
-    preprocess_mode,
-    to_display,
 )
 from litzoo.visual.layers import (
     conv_layers,
@@ -44,13 +44,16 @@ from litzoo.visual.layers import (
     run_until,
 )
 
+if TYPE_CHECKING:
+    from torch.utils.tensorboard import SummaryWriter
+
 # DLwP 5.4.2's VGG16 layers ("block1_conv1" ...) and their ResNet50 counterparts: the first layer of each stage.
 STAGE_FIRST = re.compile(r"^(block\d+_conv1|conv\d+_block1)$")
 
 
 def png_bytes(image: Image.Image) -> bytes:
-    """The picture as PNG. zlib level 1: a third faster to encode than PIL's default 6, files ~2% larger (the
-    end-of-fit pictures of the cats-vs-dogs convnet are ~6 MB of PNG)."""
+    """The picture as PNG. zlib level 1: faster to encode than PIL's default 6 for slightly larger files
+    (docs/speed.md, "The end of the run")."""
     buffer = io.BytesIO()
     image.convert("RGB").save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()
@@ -61,15 +64,13 @@ class Publisher:
     """Sends each picture to `folder/<tag with _ for />.png` and to a TensorBoard writer, at one step."""
 
     folder: Path | None
-    writer: Any | None
+    writer: SummaryWriter | None  # litzoo.run.loggers.tensorboard_writer: None when the logger takes no pictures
     step: int
     written: list[Path] = field(default_factory=list)
 
     def __call__(self, tag: str, image: Image.Image) -> None:
-        from torch.utils.tensorboard import SummaryWriter
-
         png = png_bytes(image)  # encoded once: the file and TensorBoard's event (add_image would encode again)
-        if isinstance(self.writer, SummaryWriter):
+        if self.writer is not None:
             picture = Summary.Image(height=image.height, width=image.width, colorspace=3, encoded_image_string=png)
             add_summary(self.writer, Summary(value=[Summary.Value(tag=tag, image=picture)]), self.step)
         if self.folder is not None:
@@ -79,7 +80,7 @@ class Publisher:
             self.written.append(path)
 
     def text(self, tag: str, markdown: str) -> None:
-        if self.writer is not None and hasattr(self.writer, "add_text"):
+        if self.writer is not None:
             self.writer.add_text(tag, markdown, self.step)
 
 
@@ -88,12 +89,12 @@ class Subject:
     """A net and what its pictures need from the data: class names, the input convention, the layers."""
 
     net: nn.Module
-    datamodule: Any
+    datamodule: InMemoryDataModule
     num_classes: int | None  # None: not a classifier (no Grad-CAM, confusion matrix or mistakes)
 
     def __post_init__(self) -> None:
         self.names = class_names(self.datamodule, self.num_classes) if self.num_classes else []
-        self.mode = preprocess_mode(self.datamodule)
+        self.mode = self.datamodule.preprocess_mode
         self.to_model = pixel_input(self.datamodule)
         self.layers = conv_layers(self.net)
         self.embeddings = embedding_layers(self.net)
@@ -211,7 +212,7 @@ def write_text_heatmaps(subject: Subject, ids: Tensor, labels: Tensor | None, pu
     if not subject.embeddings or not subject.num_classes or ids.is_floating_point():
         return
     found = token_attribution(subject.net, next(iter(subject.embeddings.values())), ids)
-    vocabulary = list(getattr(subject.datamodule, "vocabulary", None) or [])
+    vocabulary = list(subject.datamodule.vocabulary)
     for i in range(len(ids)):
         words = tokens_of(ids[i].cpu(), vocabulary)
         keep = [j for j, w in enumerate(words) if w]
@@ -227,11 +228,11 @@ def write_text_heatmaps(subject: Subject, ids: Tensor, labels: Tensor | None, pu
                      ", ".join(f"**{words[keep[j]]}** ({scores[j]:+.3f})" for j in top))
 
 
-def write_embeddings(subject: Subject, writer: Any, step: int, max_words: int = 10_000) -> None:
+def write_embeddings(subject: Subject, writer: SummaryWriter | None, step: int, max_words: int = 10_000) -> None:
     """embedding/<layer> in TensorBoard's projector, one point per word, the words as labels."""
-    if writer is None or not hasattr(writer, "add_embedding"):
+    if writer is None:
         return
-    vocabulary = list(getattr(subject.datamodule, "vocabulary", None) or [])
+    vocabulary = list(subject.datamodule.vocabulary)
     for name, layer in subject.embeddings.items():
         rows = min(layer.num_embeddings, max_words)
         words = tokens_of(torch.arange(rows), vocabulary)
