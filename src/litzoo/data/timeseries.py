@@ -15,9 +15,10 @@ common-sense baseline "the target will be the last observed value".
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -130,13 +131,14 @@ class TimeseriesDataModule(InMemoryDataModule):
     """Train/val/test windows of a measurement CSV; see the module docstring."""
 
     runtime_keys = ("path", "generate", "delimiter", "eval_batch_size")  # where the data lives: resumable (base.py)
+    eval_batch_floor = 512  # windows are small: large evaluation batches
 
     def __init__(self, path: str, features: Sequence[str], target: str, lookback: int = 1440, step: int = 6,
                  delay: int = 144, splits: Sequence[float] = (0.5, 0.25, 0.25), missing: str = "interpolate",
                  time_column: str | None = None, time_format: str | None = None, delimiter: str | None = None,
-                 group_column: str | None = None, generate: bool = False,
-                 batch_size: int = 128, eval_batch_size: int | None = None, seed: int = 0,
-                 input_shape: Sequence[int] = (), augment: Callable[[Tensor], Tensor] | None = None) -> None:
+                 group_column: str | None = None, generate: bool = False, input_shape: Sequence[int] = (),
+                 **common: Any) -> None:
+        """`common`: InMemoryDataModule's keyword arguments; no classes, and the validation fraction is splits[1]."""
         if missing not in POLICIES:
             raise ValueError(f"missing must be one of {POLICIES}, got {missing!r}")
         if lookback % step or lookback < step or delay < 0:
@@ -148,7 +150,7 @@ class TimeseriesDataModule(InMemoryDataModule):
         if tuple(input_shape) != (self.timesteps, len(features)):
             raise ValueError(f"data.input_shape={list(input_shape)} must be [lookback // step, number of features] "
                              f"= [{self.timesteps}, {len(features)}]")
-        super().__init__(batch_size, splits[1], seed, 0, input_shape, eval_batch_size or max(batch_size, 512), augment)
+        super().__init__(val_split=splits[1], num_classes=0, input_shape=input_shape, **common)
         self.path, self.features, self.target = Path(path).expanduser(), list(features), target
         self.lookback, self.step, self.delay, self.fractions = lookback, step, delay, tuple(splits)
         self.missing, self.generate = missing, generate
