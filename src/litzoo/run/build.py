@@ -37,6 +37,7 @@ def build(cfg: DictConfig, provenance: dict[str, Any] | None = None
     """
     from litzoo.callbacks.guard import DivergenceGuard
     from litzoo.callbacks.history import History
+    from litzoo.optimization import scheduler_parts
     from litzoo.run.checkpoint import AtomicCheckpointIO
 
     if unread := unread_keys(cfg):
@@ -44,8 +45,10 @@ def build(cfg: DictConfig, provenance: dict[str, Any] | None = None
                          f"{', '.join(sorted(known_top_level_keys()))}); check the spelling.")
     datamodule = instantiate(cfg.data)
     net = instantiate(cfg.model)
-    scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None
-    task = instantiate(cfg.task, net=net, optimizer=instantiate(cfg.optimizer), scheduler=scheduler)
+    # the scheduler group holds the schedule's settings, its `interval` included (litzoo.optimization)
+    scheduler, interval = scheduler_parts(cfg.get("scheduler"), cfg.task.get("scheduler_interval"))
+    task = instantiate(cfg.task, net=net, optimizer=instantiate(cfg.optimizer), scheduler=scheduler,
+                       scheduler_interval=interval)
     # stored in every checkpoint: the resolved config (provenance) and the unresolved one (rebuilds, where
     # `${paths.data_dir}` must still follow a new data location)
     task.save_hyperparameters({"config": OmegaConf.to_container(cfg, resolve=True),
