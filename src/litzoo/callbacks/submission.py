@@ -17,7 +17,7 @@ class KaggleSubmission(Callback):
         self.path, self.batch_size = Path(dirpath) / filename, batch_size
 
     def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        x = getattr(trainer.datamodule, "predict_x", None)
+        x = trainer.datamodule.predict_x if trainer.datamodule is not None else None  # declared: data/base.py
         if x is None:
             return
         was_training = pl_module.training
