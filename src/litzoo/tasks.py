@@ -21,6 +21,7 @@ import torch.nn.functional as F
 import torchmetrics
 from torch import Tensor, nn
 
+from litzoo.class_weight import class_weights
 from litzoo.data.glove import fill_pretrained_embeddings
 from litzoo.optimization import (
     OPTIMIZATION,
@@ -210,13 +211,25 @@ class ClassificationTask(Task):
     metric_name = "acc"
 
     def __init__(self, net: nn.Module, optimizer: OptimizerFactory, num_classes: int,
-                 scheduler: SchedulerFactory | None = None, label_smoothing: float = 0.0, **kwargs: Any) -> None:
+                 scheduler: SchedulerFactory | None = None, label_smoothing: float = 0.0,
+                 class_weight: Any = None, **kwargs: Any) -> None:
+        """`class_weight`: Keras' fit(class_weight=...), litzoo.class_weight (the training loss only)."""
         self.kind = classification_kind(_output_units(net), getattr(net, "output_activation", None), num_classes)
         self.num_classes = num_classes
         if not 0.0 <= label_smoothing < 1.0:
             raise ValueError(f"task.label_smoothing must be in [0, 1), got {label_smoothing!r}")
         self.label_smoothing = float(label_smoothing)
         super().__init__(net, optimizer, scheduler, **kwargs)
+        self.class_weight_setting = class_weight
+        self.register_buffer("class_weight", None, persistent=False)  # resolved at fit (balanced counts the data)
+
+    def setup(self, stage: str) -> None:
+        super().setup(stage)
+        datamodule = self._trainer.datamodule if self._trainer is not None else None
+        if stage == "fit" and self.class_weight_setting is not None and datamodule is not None:
+            labels = datamodule.splits["train"][1] if "train" in datamodule.splits else None
+            self.class_weight = class_weights(self.class_weight_setting, self.num_classes, labels,
+                                              datamodule.class_names).to(self.device)
 
     def make_metric(self) -> torchmetrics.Metric:
         # labels are range-checked once when the data loads (check_labels) and predictions are argmax
@@ -232,9 +245,19 @@ class ClassificationTask(Task):
             logits = out.squeeze(-1)
             # Keras' binary_crossentropy(label_smoothing=s): targets squeezed towards 0.5
             target = y.float() * (1.0 - self.label_smoothing) + 0.5 * self.label_smoothing
+            if self._weighted():
+                losses = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+                return (losses * self.class_weight[y]).mean(), logits.sigmoid()
             return F.binary_cross_entropy_with_logits(logits, target), logits.sigmoid()
         # torch's smoothing is Keras' categorical_crossentropy(label_smoothing=s): s spread over all classes
+        if self._weighted():  # Keras: the weighted losses averaged over the batch (torch's weight= divides by their sum)
+            losses = F.cross_entropy(out, y, label_smoothing=self.label_smoothing, reduction="none")
+            return (losses * self.class_weight[y]).mean(), out.argmax(dim=-1)
         return F.cross_entropy(out, y, label_smoothing=self.label_smoothing), out.argmax(dim=-1)
+
+    def _weighted(self) -> bool:
+        """Class weights apply to training steps only, as Keras' fit applies them (not to validation or test)."""
+        return self.training and self.class_weight is not None
 
 
 class ScaledMAE(torchmetrics.MeanAbsoluteError):

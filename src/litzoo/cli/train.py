@@ -6,6 +6,7 @@
 """
 from __future__ import annotations
 
+import re
 import sys
 
 import hydra
@@ -38,7 +39,7 @@ def main() -> None:
     checkpoint's own config (only runtime keys may be overridden), without Hydra rewriting the run."""
     install_signals()  # SIGTERM (SLURM's time limit) ends a run or sweep as Ctrl-C does, named as SIGTERM
     register_resolvers()
-    sys.argv[1:] = _logger_off(sys.argv[1:])  # before Hydra, which reads sys.argv itself
+    sys.argv[1:] = _keras_keys(_logger_off(sys.argv[1:]))  # before Hydra, which reads sys.argv itself
     args = sys.argv[1:]
     multirun = any(a in ("-m", "--multirun") for a in args)
     if any(a.startswith("ckpt_path=") and a != "ckpt_path=null" for a in args) and not multirun:
@@ -79,6 +80,22 @@ def _logger_off(args: list[str]) -> list[str]:
 
     return [f"logger={','.join(map(option, a.split('=', 1)[1].split(',')))}" if a.startswith("logger=") else a
             for a in args]
+
+
+# Keras' argument names a user types first -> litzoo's config keys (said once, on the console)
+KERAS_KEYS = {"data.validation_split": "data.val_split"}
+
+
+def _keras_keys(args: list[str]) -> list[str]:
+    """`data.validation_split=0.1` (Keras' `fit(validation_split=0.1)`) is `data.val_split=0.1`, with a note."""
+    out = []
+    for arg in args:
+        prefix, key, rest = re.match(r"^([+~]*)([^=]*)(.*)$", arg, re.S).groups()
+        if key in KERAS_KEYS:
+            print(f"Note: {key} (Keras' name) is read as {KERAS_KEYS[key]}.", file=sys.stderr)
+            arg = prefix.lstrip("+") + KERAS_KEYS[key] + rest  # the key exists: no '+' needed
+        out.append(arg)
+    return out
 
 
 if __name__ == "__main__":

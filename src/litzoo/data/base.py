@@ -177,16 +177,21 @@ class InMemoryDataModule(pl.LightningDataModule):
 
     def __init__(self, *, batch_size: int = 32, val_split: float = 0.2, seed: int = 0, num_classes: int = 2,
                  input_shape: Sequence[int] = (), eval_batch_size: int | None = None,
-                 augment: Callable[[Tensor], Tensor] | None = None) -> None:
+                 augment: Callable[[Tensor], Tensor] | None = None, validation_split: float | None = None) -> None:
+        """`validation_split`: Keras' name for `val_split` (a config written with it), used in its place."""
         super().__init__()
+        # What the user should hear of the data, one line each (an empty class folder, a looping symlink): filled
+        # by the source while it loads, warned on the console and kept with the run's results.
+        self.data_warnings: list[str] = []
+        if validation_split is not None:
+            self.data_warnings.append(f"data.validation_split={validation_split} (Keras' name) was used as "
+                                      f"data.val_split (which said {val_split})")
+            val_split = validation_split
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or max(batch_size, self.eval_batch_floor)
         self.val_split, self.seed = val_split, seed
         self.num_classes, self.input_shape = num_classes, tuple(input_shape)
         self.datasets: dict[str, Any] = {}
-        # What the user should hear of the data, one line each (an empty class folder, a looping symlink): filled
-        # by the source while it loads, warned on the console and kept with the run's results.
-        self.data_warnings: list[str] = []
         # Batch augmentation (litzoo.augment) from `data.augment: ${augmentation}`; `augmentation=none`
         # composes to an empty node, which means none.
         self.augment: Callable[[Tensor], Tensor] | None = augment or None
