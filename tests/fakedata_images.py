@@ -46,3 +46,18 @@ def write_digits_csv(folder: Path, n_train: int = 60, n_test: int = 10) -> Path:
     np.savetxt(folder / "test.csv", rng.integers(0, 256, size=(n_test, 784)), fmt="%d", delimiter=",",
                header=",".join(header), comments="")
     return folder
+
+
+CLASSES = ("Ankle_boot", "café", "zebra")  # sorted: the training order of write_stripes' folders
+
+
+def write_stripes(root: Path, classes: tuple[str, ...] = CLASSES, n: int = 8, seed: int = 0) -> Path:
+    """root/<class>/<i>.png: 16x16 RGB noise with a bright vertical band whose place is the class."""
+    rng = np.random.default_rng(seed)
+    for label, name in enumerate(classes):
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            img = rng.integers(0, 50, (16, 16, 3), dtype=np.uint8)
+            img[:, label * 5:(label + 1) * 5] = 230
+            Image.fromarray(img).save(root / name / f"{i}.png")
+    return root

@@ -32,9 +32,10 @@ def build(cfg: DictConfig, provenance: dict[str, Any] | None = None
     """DataModule, task module (network + optimizer/scheduler partials) and Trainer from the config.
 
     `provenance` ({'overrides', 'choices'}) goes into every checkpoint beside the config, so a resume can
-    tell which of its overrides change the run. The divergence guard and the history are always on: the
-    run record depends on them.
+    tell which of its overrides change the run. The divergence guard, the history and the data facts (the
+    class names in every checkpoint) are always on: the run record and litzoo.infer depend on them.
     """
+    from litzoo.callbacks.data_facts import DataFacts
     from litzoo.callbacks.guard import DivergenceGuard
     from litzoo.callbacks.history import History
     from litzoo.optimization import scheduler_parts
@@ -55,7 +56,7 @@ def build(cfg: DictConfig, provenance: dict[str, Any] | None = None
                                "config_unresolved": OmegaConf.to_container(cfg, resolve=False),
                                **(provenance or {})})
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c and "_target_" in c]
-    callbacks += [DivergenceGuard(), History(cfg.paths.output_dir)]
+    callbacks += [DivergenceGuard(), History(cfg.paths.output_dir), DataFacts()]
     logger = instantiate(cfg.logger) if cfg.get("logger") else False
     callbacks, flags = _lightning_flags(cfg.trainer, callbacks, logger)
     datamodule.fixed_train_order = bool(cfg.trainer.get("overfit_batches"))

@@ -48,6 +48,7 @@ def _fit_and_test(cfg: DictConfig, run: dict[str, Any], ckpt: Path | None) -> di
     """Build, fit (resuming from `ckpt`), test the best checkpoint; fills `run` as it goes."""
     import pytorch_lightning as pl
 
+    from litzoo.callbacks.data_facts import class_names_of
     from litzoo.callbacks.history import History
     from litzoo.summary import format_summary
 
@@ -71,6 +72,7 @@ def _fit_and_test(cfg: DictConfig, run: dict[str, Any], ckpt: Path | None) -> di
         _collect(run, trainer, history, {})
         # what loading the data found (an empty class folder, a looping symlink): in the record, not only on screen
         run["warnings"] = list(dict.fromkeys(run["warnings"] + list(datamodule.data_warnings)))
+        run["classes"] = class_names_of(datamodule) or None  # output unit i = classes[i] (also in checkpoints)
     _collect(run, trainer, history, _test(cfg, run, trainer, task, datamodule))
     log_run_hparams(trainer.logger, cfg, run)
     if trainer.logger:

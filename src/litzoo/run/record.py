@@ -47,6 +47,8 @@ FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "metrics": (lambda v: isinstance(v, dict) and all(map(_is_number, v.values())), "an object of numbers"),
     "resumes": (lambda v: isinstance(v, list) and all(isinstance(r, dict) for r in v), "a list of objects"),
     "best_checkpoint": (lambda v: v is None or isinstance(v, str), "a string or null"),
+    "classes": (lambda v: v is None or (isinstance(v, list) and all(isinstance(c, str) for c in v)),
+                "a list of strings or null"),
 }
 JSON_TYPES = {"list": "an array", "str": "a string", "int": "a number", "float": "a number", "bool": "a boolean",
               "NoneType": "null"}
