@@ -10,7 +10,8 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 
 from litzoo.run.hparams import run_hparams, run_metrics
 
-EXPECTED = {"model", "data", "optimizer", "scheduler", "augmentation", "seed", "lr", "batch_size", "max_epochs"}
+EXPECTED = {"model", "data", "optimizer", "scheduler", "augmentation", "seed", "status", "lr", "batch_size",
+            "max_epochs"}
 
 
 def read_hparams(run_dir: Path) -> tuple[dict[str, object], set[str]]:
@@ -43,7 +44,8 @@ def test_hparams_are_choices_key_numbers_and_overrides_without_paths(make_cfg) -
                "metrics": {"best/epoch": 3, "best/loss": 0.2, "best/val_loss": 0.5, "best/val_acc": 0.9,
                            "test/acc": 0.8, "last/val_loss": 0.6, "best/val_mae": None}}
     hp = run_hparams(cfg, results)
-    assert list(hp) == ["model", "data", "optimizer", "scheduler", "augmentation", "seed", "lr", "batch_size",
+    assert list(hp) == ["model", "data", "optimizer", "scheduler", "augmentation", "seed", "status", "lr",
+                        "batch_size",
                         "max_epochs", "optimizer.momentum", "trainer"]  # the swept/set keys come last
     assert (hp["optimizer"], hp["optimizer.momentum"], hp["trainer"], hp["lr"]) == ("sgd", 0.9, "cpu", 0.01)
     assert not any("path" in k or "dir" in k or "_target_" in k for k in hp)

@@ -40,6 +40,7 @@ def build(cfg: DictConfig, provenance: dict[str, Any] | None = None
     from litzoo.callbacks.history import History
     from litzoo.optimization import scheduler_parts
     from litzoo.run.checkpoint import AtomicCheckpointIO
+    from litzoo.sweep.pruning import pruning_callbacks
 
     if unread := unread_keys(cfg):
         _rank_zero_print(f"Warning: nothing reads the top-level key(s) {', '.join(unread)} (known: "
@@ -57,6 +58,7 @@ def build(cfg: DictConfig, provenance: dict[str, Any] | None = None
                                **(provenance or {})})
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c and "_target_" in c]
     callbacks += [DivergenceGuard(), History(cfg.paths.output_dir), DataFacts()]
+    callbacks += pruning_callbacks()  # only in a trial of hydra/sweeper=optuna (litzoo.sweep.trial)
     logger = instantiate(cfg.logger) if cfg.get("logger") else False
     callbacks, flags = _lightning_flags(cfg.trainer, callbacks, logger)
     datamodule.fixed_train_order = bool(cfg.trainer.get("overfit_batches"))

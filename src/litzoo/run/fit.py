@@ -51,6 +51,7 @@ def _fit_and_test(cfg: DictConfig, run: dict[str, Any], ckpt: Path | None) -> di
     from litzoo.callbacks.data_facts import class_names_of
     from litzoo.callbacks.history import History
     from litzoo.summary import format_summary
+    from litzoo.sweep.pruning import pruned_epoch
 
     run_dir = Path(run["run_dir"])
     if ckpt is not None:  # before anything is built: the file's own config must pass litzoo.run.trust too
@@ -66,6 +67,7 @@ def _fit_and_test(cfg: DictConfig, run: dict[str, Any], ckpt: Path | None) -> di
         trainer.fit(task, datamodule=datamodule, ckpt_path=str(ckpt) if ckpt else None, weights_only=True)
     except DivergedError:
         _collect(run, trainer, history, {})
+        run["status"] = "diverged"
         log_run_hparams(trainer.logger, cfg, run)  # a diverged run still gets its HPARAMS row
         raise
     finally:
@@ -73,7 +75,11 @@ def _fit_and_test(cfg: DictConfig, run: dict[str, Any], ckpt: Path | None) -> di
         # what loading the data found (an empty class folder, a looping symlink): in the record, not only on screen
         run["warnings"] = list(dict.fromkeys(run["warnings"] + list(datamodule.data_warnings)))
         run["classes"] = class_names_of(datamodule) or None  # output unit i = classes[i] (also in checkpoints)
-    _collect(run, trainer, history, _test(cfg, run, trainer, task, datamodule))
+    # an Optuna trial its pruner stopped (litzoo.sweep.pruning) ends here, untested: `pruned`, not a failure
+    if (pruned := pruned_epoch(trainer)) is not None:
+        run["pruned_epoch"] = pruned
+    run["status"] = "pruned" if pruned else "ok"  # for HPARAMS' status column
+    _collect(run, trainer, history, {} if pruned else _test(cfg, run, trainer, task, datamodule))
     log_run_hparams(trainer.logger, cfg, run)
     if trainer.logger:
         trainer.logger.finalize("success")
@@ -151,7 +157,7 @@ def train(cfg: DictConfig, provenance: dict[str, Any] | None = None,
                 if rank_zero:
                     record.write_results(run_dir, run)
                 _fit_and_test(cfg, run, ckpt)
-                run.update(status="ok")
+                run.update(status="pruned" if run.get("pruned_epoch") else "ok")
                 run["warnings"] += record.learning_warnings(run["metrics"], cfg.data.get("num_classes"))
             except (KeyboardInterrupt, SystemExit) as err:  # Lightning turns Ctrl-C into SystemExit(1)
                 run.update(status="interrupted", error=f"interrupted ({stop_signal(err)})")

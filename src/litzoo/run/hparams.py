@@ -1,8 +1,8 @@
 """A run's entry in TensorBoard's HPARAMS tab: the same short list of keys for every run, so the runs of a
 sweep compare column by column (no paths, no `_target_`s, no per-run folders).
 
-Keys: the chosen option of each config group (model, data, optimizer, scheduler, augmentation), seed, a
-few key numbers (lr, batch_size, max_epochs) and every key set on the command line (so every key a sweep
+Keys: the chosen option of each config group (model, data, optimizer, scheduler, augmentation), seed, the run's
+status (ok, pruned, diverged: every trial of a search is a row), a few key numbers (lr, batch_size, max_epochs) and every key set on the command line (so every key a sweep
 varies). Metrics, under `hp/`: the best epoch's validation metrics and the test metrics of results.json.
 """
 from __future__ import annotations
@@ -38,6 +38,7 @@ def run_hparams(cfg: DictConfig, results: dict[str, Any]) -> dict[str, Scalar]:
     choices = _choices(results)
     hp: dict[str, Scalar] = {group: _scalar(choices.get(group)) for group in GROUPS}
     hp["seed"] = _scalar(cfg.get("seed"))
+    hp["status"] = _scalar(results.get("status"))
     hp.update({name: _scalar(OmegaConf.select(cfg, key, default=None)) for name, key in KEY_NUMBERS.items()})
     for override in results.get("overrides") or []:
         key, text = split_override(override)
@@ -65,7 +66,7 @@ def swept_names(results: dict[str, Any]) -> set[str]:
     excluded = set(HydraConfig.get().job.config.override_dirname.exclude_keys) if HydraConfig.initialized() else set()
     alias = {key: name for name, key in KEY_NUMBERS.items()}  # optimizer.lr is shown as lr
     keys = {override_key(o) for o in results.get("overrides") or []}
-    return {alias.get(k, k) for k in keys - excluded}
+    return {alias.get(k, k) for k in keys - excluded} | {"status"}
 
 
 def _experiment_summary(summary: Any, swept: set[str]) -> Any:

@@ -1,7 +1,8 @@
 """The run record: `results.json`, strict JSON with a status, labelled best / test / last metrics.
 
 Statuses: `running` (written when the run starts, so a run killed with -9 never looks finished), then
-`ok`, `diverged`, `failed` or `interrupted`; `unreadable` is what a reader reports for a record it cannot use.
+`ok`, `pruned` (an Optuna trial its pruner stopped, with `pruned_epoch`), `diverged`, `failed` or
+`interrupted`; `unreadable` is what a reader reports for a record it cannot use.
 Metrics are labelled by the model they come from: `best/*` (the epoch with the lowest finite `val/loss`, its
 number in `best/epoch`), `test/*` (the best checkpoint, tested after fit) and `last/*` (the last completed
 epoch). Epochs count from 1.
@@ -31,7 +32,7 @@ from litzoo.errors import LitzooError
 from litzoo.run.atomic import atomic_write_text
 
 FILENAME = "results.json"
-STATUSES = ("running", "ok", "diverged", "failed", "interrupted", "unreadable")
+STATUSES = ("running", "ok", "pruned", "diverged", "failed", "interrupted", "unreadable")
 MAX_BYTES = 16 * 2**20  # a record is a few KiB: a file this large is not one of ours, and is never read whole
 
 

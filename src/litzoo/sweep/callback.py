@@ -48,8 +48,6 @@ class SweepSummary(Callback):
         _one_sweep_folder(config)
         _short_job_folders(config)
         _count_jobs(config)
-        if "optuna" in str(OmegaConf.select(config, "hydra.sweeper._target_", default="")):
-            _optuna_follows_objective(config)
         sweep.ACTIVE.reset(Path(config.hydra.sweep.dir))
         self.hydra_save_config = _atomic_hydra_files()
 
@@ -62,7 +60,7 @@ class SweepSummary(Callback):
             hydra_utils._save_config = self.hydra_save_config
         table, problem = try_write_summary(sweep_dir)
         print("\n" + format_table(table, shutil.get_terminal_size((120, 24)).columns))
-        bad = [row for row in table.rows if row["status"] != "ok"]
+        bad = [row for row in table.rows if row["status"] not in ("ok", "pruned")]  # pruned: the search's choice
         if bad:
             print(f"\n{len(bad)} of {len(table.rows)} jobs did not finish ok ({', '.join(sorted({r['status'] for r in bad}))}): "
                   f"see {sweep_dir / 'summary.md'}. Re-run the same command with hydra.sweep.dir={sweep_dir} "
@@ -178,15 +176,3 @@ def _stop(run_dir: Path, err: Exception) -> None:
         print("\n" + format_table(table, shutil.get_terminal_size((120, 24)).columns))
     print(f"\nError: {explain(err)}", file=sys.stderr)
     raise SystemExit(1)
-
-
-def _optuna_follows_objective(config: DictConfig) -> None:
-    """hydra/sweeper=optuna optimises train.yaml's `objective` (its direction, unless hydra.sweeper.direction
-    is given), with a sampler seeded by `seed`: re-running the sweep asks the same trials, so it resumes."""
-    given = {override_key(o) for o in config.hydra.overrides.hydra}
-    with read_write(config), open_dict(config):
-        if "hydra.sweeper.direction" not in given:
-            config.hydra.sweeper.direction = OmegaConf.select(config, "objective.direction", default="minimize")
-        sampler = config.hydra.sweeper.sampler
-        if "seed" in sampler and sampler.seed is None and isinstance(config.get("seed"), int):
-            config.hydra.sweeper.sampler.seed = config.seed

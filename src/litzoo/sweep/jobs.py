@@ -27,6 +27,7 @@ from litzoo.run.compose import override_key
 from litzoo.run.lock import LOCK_FILE, RunLocked, run_lock
 from litzoo.run.signals import sigterm_interrupts, stop_signal, stops_held
 from litzoo.sweep.table import DEFAULT_OBJECTIVE, try_write_summary
+from litzoo.sweep.trial import FINISHED, is_optuna_sweep, trial_env
 
 KEEP_ON_RERUN = (".hydra", LOCK_FILE)  # a failed job re-runs in its own folder: everything else is its old attempt
 JOBS_ENV = "LITZOO_SWEEP_JOBS"  # the number of jobs, set in every job's environment (hydra.job.env_set)
@@ -59,7 +60,7 @@ def run_job(cfg: DictConfig, train_fn: Callable[[DictConfig], dict[str, Any]]) -
     raises for a failed job (recorded, also when its own files could not be written), so the sweep goes on.
     Ctrl-C or SIGTERM is recorded (`interrupted (SIGTERM)`) and ends the sweep; in a launcher's worker process
     (joblib, submitit) it ends only the job, quietly. Returns the objective, None when the job is not ok
-    (Optuna records a failed trial: optuna 2.10 raises on NaN)."""
+    (litzoo's Optuna sweeper reads the trial's end from its record)."""
     run_dir, hydra_cfg = Path(cfg.paths.output_dir), HydraConfig.get()
     overrides, sweep_dir = list(hydra_cfg.overrides.task), Path(hydra_cfg.sweep.dir)
     ACTIVE.job = _announce(hydra_cfg)
@@ -104,8 +105,9 @@ def _run_locked(cfg: DictConfig, train_fn: Callable[[DictConfig], dict[str, Any]
     before = previous.get("overrides") or overrides
     cut_short = status in (None, "running", "interrupted", "ok")  # ok here: the same job, new runtime keys
     changed = _check_runtime_only(run_dir, before, overrides) if cut_short and set(before) != set(overrides) else []
-    if status == "ok" and not changed:
-        print(f"[sweep] {run_dir.name}: already ok, skipped")
+    if (status == "ok" and not changed) or (status in FINISHED and is_optuna_sweep(hydra_cfg)):
+        # an Optuna trial is never run again once finished: here its end was recorded, but not told to the study
+        print(f"[sweep] {run_dir.name}: already {status}, skipped")
         return previous
     if cut_short and last.is_file():
         cfg = copy.deepcopy(cfg)
@@ -118,7 +120,7 @@ def _run_locked(cfg: DictConfig, train_fn: Callable[[DictConfig], dict[str, Any]
         print(f"[sweep] {run_dir.name}: {why}; running it again from scratch (its files: {kept.relative_to(run_dir)}/)")
     _limit_threads(hydra_cfg.launcher)
     try:
-        with ranks.sweep_job(cfg, overrides, run_dir):
+        with ranks.sweep_job(cfg, overrides, run_dir), trial_env(hydra_cfg, objective_metric(cfg)):
             return train_fn(cfg)
     except KeyboardInterrupt as err:  # Ctrl-C, SIGTERM: the job is recorded, the sweep ends (`interrupted`)
         with stops_held():
@@ -143,10 +145,14 @@ def _check_runtime_only(run_dir: Path, before: list[str], now: list[str]) -> lis
     return changed
 
 
+def objective_metric(cfg: DictConfig) -> str:
+    """The sweep objective's metric (`objective.metric`; litzoo.sweep.table.DEFAULT_OBJECTIVE without one)."""
+    return str(OmegaConf.select(cfg, "objective.metric", default=DEFAULT_OBJECTIVE["metric"]))
+
+
 def objective_value(results: dict[str, Any], cfg: DictConfig) -> float | None:
-    """The sweep objective (`objective.metric`; litzoo.sweep.table.DEFAULT_OBJECTIVE without one) of a record."""
-    metric = OmegaConf.select(cfg, "objective.metric", default=DEFAULT_OBJECTIVE["metric"])
-    value = (results.get("metrics") or {}).get(metric)
+    """The sweep objective of a record."""
+    value = (results.get("metrics") or {}).get(objective_metric(cfg))
     return float(value) if value is not None else None
 
 

@@ -88,7 +88,7 @@ def _trial_process(config: DictConfig, task_function: Any, threads: int) -> None
     die_with_parent()  # a sweep killed with -9 takes its trials with it; the re-run resumes them
     install()
     import torch
-    from hydra.core.callbacks import Callbacks
+    from hydra._internal.callbacks import Callbacks
     from hydra.core.hydra_config import HydraConfig
     from hydra.core.utils import run_job, setup_globals
     from hydra.types import HydraContext

@@ -51,7 +51,9 @@ class TrialPruning(Callback):
             if value is not None:
                 trial = self._open()
                 trial.report(value, epoch)
-                prune = trial.should_prune()
+                # after the last epoch the trial is complete: pruning it would only cost its test
+                last = trainer.max_epochs if trainer.max_epochs and trainer.max_epochs > 0 else None
+                prune = (last is None or epoch < last) and trial.should_prune()
         if trainer.world_size > 1:
             prune = bool(trainer.strategy.broadcast(prune, src=0))
         if prune:

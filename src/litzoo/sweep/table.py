@@ -27,7 +27,7 @@ from litzoo.run.compose import split_override
 
 DEFAULT_OBJECTIVE = {"metric": "best/val_loss", "direction": "minimize"}
 # Printed columns dropped first when the table is wider than the terminal (the files keep them all).
-DROP_FIRST = ("run_dir", "wall_s", "epochs", "test/loss", "best_epoch", "job")
+DROP_FIRST = ("run_dir", "wall_s", "epochs", "test/loss", "best_epoch", "job", "trial")
 
 
 @dataclass
@@ -129,9 +129,12 @@ def build_table(sweep_dir: Path) -> SweepTable:
         return (0 if good else 1, sign * value if good else 0.0, row["job"] if row["job"] is not None else 1 << 30)
 
     rows.sort(key=rank)
-    columns = ["job", *varying, "status", "best_epoch", *order, "epochs", "wall_s", "run_dir", "error"]
     optuna = _load(sweep_dir / "optimization_results.yaml", problems)
     optuna = OmegaConf.to_container(optuna) if isinstance(optuna, DictConfig) else {}
+    first = "trial" if optuna or _is_optuna_search(sweep_dir, problems) else "job"  # an Optuna trial is its job
+    for row in rows:
+        row[first] = row["job"]
+    columns = [first, *varying, "status", "best_epoch", *order, "epochs", "wall_s", "run_dir", "error"]
     notes = list(dict.fromkeys(_line(p, sweep_dir) for p in problems))
     return SweepTable(sweep_dir, columns, rows, objective, optuna, notes)
 
@@ -152,6 +155,13 @@ def _swept_keys(sweep_dir: Path, problems: list[record.UnreadableRecord]) -> set
         return set()
     select = lambda key: OmegaConf.select(cfg, key, throw_on_resolution_failure=False)  # noqa: E731
     return swept_keys(select("hydra.overrides.task") or [], select("hydra.sweeper.params"))
+
+
+def _is_optuna_search(sweep_dir: Path, problems: list[record.UnreadableRecord]) -> bool:
+    """True for a sweep of litzoo's Optuna sweeper (multirun.yaml)."""
+    cfg = _load(sweep_dir / "multirun.yaml", problems)
+    target = OmegaConf.select(cfg, "hydra.sweeper._target_", default="") if isinstance(cfg, DictConfig) else ""
+    return "litzoo_optuna_sweeper" in str(target)
 
 
 def _objective(sweep_dir: Path, problems: list[record.UnreadableRecord]) -> dict[str, str]:
@@ -205,7 +215,12 @@ def _optuna_lines(table: SweepTable) -> list[str]:
     if best is None:
         return []
     params = ", ".join(f"{k}={v}" for k, v in best.items())
-    return [f"Optuna best parameters: {params} ({table.objective['metric']} = {table.optuna.get('best_value')})"]
+    trial = f"trial {table.optuna['best_trial']}: " if "best_trial" in table.optuna else ""
+    lines = [f"Optuna best parameters: {trial}{params} ({table.objective['metric']} = {table.optuna.get('best_value')})"]
+    importances = table.optuna.get("param_importances") or {}
+    if importances:
+        lines.append("Parameter importances (fANOVA): " + ", ".join(f"{k} {v:.2f}" for k, v in importances.items()))
+    return lines
 
 
 def _markdown(table: SweepTable) -> str:
@@ -230,7 +245,8 @@ def format_table(table: SweepTable, width: int = 120) -> str:
         if max(map(len, lines)) <= width or not droppable:
             break
         shown.remove(droppable.pop(0))
-    label = lambda row: f"job {row['job']}" if row["job"] is not None else row["run_dir"]  # noqa: E731
+    first = table.columns[0]  # job, or trial
+    label = lambda row: f"{first} {row['job']}" if row["job"] is not None else row["run_dir"]  # noqa: E731
     errors = [f"{label(row)} ({row['status']}): {row['error']}" for row in table.rows if row["error"]]
     errors = [e if len(e) <= width else e[: width - 3] + "..." for e in errors]
     head = f"Sweep {table.sweep_dir}  ({table.objective['metric']}, {table.objective['direction']}; {_counts(table)})"
