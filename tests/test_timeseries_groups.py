@@ -109,6 +109,18 @@ def test_jena_gru_trains_on_three_stations(tmp_path: Path, make_cfg, capsys) -> 
                    "data.time_column=time", "data.group_column=station", "data.lookback=12", "data.step=3",
                    "data.delay=5", "trainer.max_epochs=1", "trainer.limit_train_batches=2", "logger=none",
                    "callbacks=minimal")
-    m = train(cfg)["metrics"]
+    run = train(cfg)
+    m = run["metrics"]
     assert np.isfinite(m["test/mae"]) and np.isfinite(m["test/baseline_mae"])
     assert "in 3 groups of 'station' (north, south, east)" in capsys.readouterr().out
+    # litzoo-predict on the same file: one forecast per station, each from that station's own last rows
+    import csv
+
+    from litzoo.cli import predict as predict_cli
+
+    predict_cli.main([run["run_dir"], str(path), "--out", str(tmp_path / "forecast.csv")])
+    with (tmp_path / "forecast.csv").open(encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["input"].split("station=")[1].split(":")[0] for r in rows] == ["north", "south", "east"]
+    forecasts = [float(r["forecast T (degC)"]) for r in rows]
+    assert all(np.isfinite(forecasts)) and len(set(forecasts)) == 3

@@ -11,6 +11,7 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
+from torch import Tensor
 
 from litzoo.data.base import TensorBatches
 from litzoo.errors import LitzooError
@@ -88,9 +89,10 @@ def read_texts(run: LoadedRun, paths: list[Path]) -> Inputs:
 
 
 def read_series_window(run: LoadedRun, paths: list[Path]) -> Inputs:
-    """The last window of a measurement CSV (the run's columns, time grid and statistics): one forecast."""
-    from litzoo.data.series_csv import fill_missing_times, read_series
-    from litzoo.data.timeseries import interpolate_missing
+    """The last window of a measurement CSV (the run's columns, time grid and statistics): one forecast, or one
+    per station when the run was trained with `data.group_column` (each from that station's own last rows)."""
+    from litzoo.data.series_csv import read_series
+    from litzoo.data.series_groups import build_grid
 
     dm, stats = run.datamodule, run.facts.get("stats") or {}
     if len(paths) != 1 or not paths[0].is_file() or not stats:
@@ -98,16 +100,27 @@ def read_series_window(run: LoadedRun, paths: list[Path]) -> Inputs:
                           f"columns ({', '.join(dm.columns)}), and needs the training statistics its checkpoint "
                           f"stores{'' if stats else ' (this one has none: train it again)'}; got "
                           f"{', '.join(map(str, paths))}. Nothing was predicted.")
-    series = read_series(paths[0], dm.columns, dm.time_column, dm.time_format, dm.delimiter)
-    table = series.table if series.times is None else fill_missing_times(series, paths[0], dm.time_column)[0]
+    series = read_series(paths[0], dm.columns, dm.time_column, dm.time_format, dm.delimiter, dm.group_column)
+    grid = build_grid(series, paths[0], dm.time_column, dm.group_column, dm.delimiter)
+    windows = [_last_window(run, paths[0], grid.table[a:b], name) for name, (a, b) in zip(grid.names, grid.spans())]
+    names = [f"{paths[0]} ({dm.group_column}={name}: window ending at its last row)" if dm.group_column else
+             f"{paths[0]} (window ending at its last row, {len(grid.table)})" for name in grid.names]
+    return Inputs(names, TensorBatches(torch.cat(windows)), [])
+
+
+def _last_window(run: LoadedRun, path: Path, table: np.ndarray, group: str) -> Tensor:
+    """(1, timesteps, F): the last `lookback` rows of one group's grid, gaps interpolated, normalised as in training."""
+    from litzoo.data.timeseries import interpolate_missing
+
+    dm, stats = run.datamodule, run.facts["stats"]
     rows = (dm.timesteps - 1) * dm.step + 1
     if len(table) < rows:
-        raise LitzooError(f"{paths[0]} has {len(table)} rows; one window needs {rows} (lookback={dm.lookback}, "
+        where = f" for {dm.group_column}={group!r}" if dm.group_column else ""
+        raise LitzooError(f"{path} has {len(table)} rows{where}; one window needs {rows} (lookback={dm.lookback}, "
                           f"step={dm.step}). Nothing was predicted.")
     recent = interpolate_missing(table[-rows:]) if np.isnan(table[-rows:]).any() else table[-rows:]
     normed = (recent[::dm.step] - np.asarray(stats["mean"])) / np.asarray(stats["std"])
-    x = torch.from_numpy(normed[:, : len(dm.features)]).float()[None]  # (1, timesteps, F)
-    return Inputs([f"{paths[0]} (window ending at its last row, {len(table)})"], TensorBatches(x), [])
+    return torch.from_numpy(normed[:, : len(dm.features)]).float()[None]
 
 
 def reader(run: LoadedRun) -> Callable[[LoadedRun, list[Path]], Inputs]:
