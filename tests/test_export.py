@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from litzoo.cli import export as export_cli
-from litzoo.infer.export import blame, export_onnx
+from litzoo.infer.export import blame, deployable, export_onnx
 from litzoo.run.compose import compose_config
 from litzoo.run.fit import train
 
@@ -56,3 +56,17 @@ def test_a_layer_that_cannot_export_is_named() -> None:
     with pytest.raises(torch.onnx.errors.UnsupportedOperatorError):
         export_onnx(net, torch.rand(2, 4), io.BytesIO())
     assert blame(net, torch.rand(2, 4), export_onnx).startswith("layer '1' (Spectrum) does not export (")
+
+
+def test_dropout_stays_off_for_the_eager_reference() -> None:
+    """Exporting puts the module back in the mode it found: the wrapper must be in eval mode as a whole, or the
+    parity reference runs the network with dropout on (a GRU forecaster with dropout differed by 5 degrees)."""
+    from types import SimpleNamespace
+
+    pytest.importorskip("onnxruntime", reason="the optional extra litzoo[export] is not installed")
+    net = nn.Sequential(nn.Linear(8, 8), nn.Dropout(0.5), nn.Linear(8, 3))
+    model = deployable(SimpleNamespace(task=SimpleNamespace(net=net), is_classifier=True, facts={}))
+    export_onnx(model, torch.rand(4, 8), io.BytesIO())
+    assert not any(m.training for m in model.modules())
+    x = torch.rand(4, 8)
+    assert torch.equal(model(x), model(x))

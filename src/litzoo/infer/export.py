@@ -48,11 +48,13 @@ class Deployable(nn.Module):
 
 
 def deployable(run: LoadedRun) -> Deployable:
-    net = run.task.net.float().cpu().eval()
+    """The wrapper in eval mode as a whole: torch.onnx.export puts a module back in the mode it found it in,
+    and a wrapper left in training mode would switch the network's dropout on for the eager reference."""
+    net = run.task.net.float().cpu()
     if run.is_classifier or "stats" not in run.facts:
-        return Deployable(net, run.is_classifier)
+        return Deployable(net, run.is_classifier).eval()
     t_col = run.datamodule.columns.index(run.datamodule.target)
-    return Deployable(net, False, run.facts["stats"]["mean"][t_col], run.facts["stats"]["std"][t_col])
+    return Deployable(net, False, run.facts["stats"]["mean"][t_col], run.facts["stats"]["std"][t_col]).eval()
 
 
 def parity_inputs(run: LoadedRun) -> tuple[Tensor, str]:
