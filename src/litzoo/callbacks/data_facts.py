@@ -30,9 +30,8 @@ def data_facts(datamodule: InMemoryDataModule) -> dict[str, Any]:
     facts: dict[str, Any] = {"class_names": class_names_of(datamodule)}
     if datamodule.vocabulary:
         facts["vocabulary"] = [str(w) for w in datamodule.vocabulary]
-    stats = getattr(datamodule, "stats", None)  # a series' own attribute (litzoo.data.timeseries), not the contract's
-    if stats:
-        facts["stats"] = {k: np.asarray(v, dtype=np.float64).tolist() for k, v in stats.items()}
+    if datamodule.stats:
+        facts["stats"] = {k: np.asarray(v, dtype=np.float64).tolist() for k, v in datamodule.stats.items()}
     return facts
 
 

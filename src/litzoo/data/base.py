@@ -173,6 +173,7 @@ class InMemoryDataModule(pl.LightningDataModule):
     interpolation: str = "bilinear"  # how an image file is resized to input_shape (litzoo-visualize image=...)
     predict_x: Tensor | None = None  # unlabeled inputs predicted after the test (litzoo.callbacks.submission)
     target_scale: float | None = None  # std of a normalised regression target: the MAE in the target's units
+    stats: Mapping[str, Any] = MappingProxyType({})  # input normalisation ({'mean', 'std'} per column), kept with the model
     reference_metrics: Mapping[str, float] = MappingProxyType({})  # e.g. val/baseline_mae, logged beside the model's
 
     def __init__(self, *, batch_size: int = 32, val_split: float = 0.2, seed: int = 0, num_classes: int = 2,

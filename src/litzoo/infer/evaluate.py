@@ -55,7 +55,7 @@ def scores(run: LoadedRun, out: Tensor, y: Tensor) -> tuple[dict[str, float], di
 
     loss, pred = run.task.loss_and_output(out, y)
     if not run.is_classifier:
-        scale = float(getattr(run.datamodule, "target_scale", 1.0) or 1.0)  # the MAE in the target's own units
+        scale = float(run.datamodule.target_scale or 1.0)  # the MAE in the target's own units
         return {"test/loss": float(loss), "test/mae": float((pred - y).abs().mean()) * scale}, {}
     predicted = class_probabilities(out).argmax(dim=1)
     right = predicted == y

@@ -93,7 +93,7 @@ def _show_summary(table: str, trainer: pl.Trainer) -> None:
     if _is_rank_zero() and first_showing(table):
         print(table)
     writer = tensorboard_writer(trainer.logger)
-    if hasattr(writer, "add_text"):
+    if writer is not None:
         writer.add_text("model/summary", "    " + table.replace("\n", "\n    "), trainer.global_step)
 
 
