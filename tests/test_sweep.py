@@ -132,27 +132,27 @@ def test_rerun_reruns_an_unreadable_job_and_skips_a_job_another_process_holds(tm
 
 
 def test_optuna_reports_failed_trials_and_best_parameters(tmp_path: Path) -> None:
-    # TPE seeded by `seed` (42): of these 3 trials 2 draw a negative learning rate, refused as failed jobs
-    out = litzoo_train(tmp_path, "-m", "hydra/sweeper=optuna", "hydra.sweeper.n_trials=3",
-                       "optimizer.lr=interval(-0.01,0.003)", *FAST)
-    assert out.returncode == 1, out.stderr[-3000:]  # trials were not ok; the study itself completed
+    # a learning rate of -1 is refused (a failed trial), 1e-3 trains: the grid runs both
+    out = litzoo_train(tmp_path, "-m", "hydra/sweeper=optuna", "hydra/sweeper/sampler=grid", "optimizer.lr=1e-3,-1", *FAST)
+    assert out.returncode == 1, out.stderr[-3000:]  # a trial was not ok; the study itself completed
     folder = sweep_dir(tmp_path)
     rows = summary(folder)
-    assert [r["status"] for r in rows] == ["ok", "failed", "failed"] and float(rows[0]["optimizer.lr"]) > 0
-    assert out.stdout.count("Failed experiment") + out.stderr.count("Failed experiment") == 2  # Optuna: FAIL
+    assert [(r["optimizer.lr"], r["status"]) for r in rows] == [("0.001", "ok"), ("-1", "failed")]
     best = (folder / "optimization_results.yaml").read_text()
-    assert f"optimizer.lr: {rows[0]['optimizer.lr']}" in best
-    assert f"Optuna best parameters: optimizer.lr={rows[0]['optimizer.lr']}" in (folder / "summary.md").read_text()
+    assert "optimizer.lr: 0.001" in best and f"best_trial: {rows[0]['trial']}" in best
+    assert f"Optuna best parameters: trial {rows[0]['trial']}: optimizer.lr=0.001" in (folder / "summary.md").read_text()
 
 
 @pytest.mark.slow
-def test_optuna_tpe_sweep_resumes_with_the_same_trials(tmp_path: Path) -> None:
-    args = ["-m", "hydra/sweeper=optuna", "hydra.sweeper.n_trials=3", "optimizer.lr=tag(log,interval(1e-4,1e-2))", *FAST]
-    assert litzoo_train(tmp_path, *args).returncode == 0
+def test_optuna_search_rerun_goes_on_to_its_total(tmp_path: Path) -> None:
+    args = ["-m", "hydra/sweeper=optuna", "optimizer.lr=tag(log,interval(1e-4,1e-2))", *FAST]
+    assert litzoo_train(tmp_path, *args, "hydra.sweeper.n_trials=2").returncode == 0
     folder = sweep_dir(tmp_path)
-    out = litzoo_train(tmp_path, *args, f"hydra.sweep.dir={folder}")
-    assert out.returncode == 0 and out.stdout.count("already ok, skipped") == 3  # seeded sampler: same trials
-    assert len(summary(folder)) == 3
+    out = litzoo_train(tmp_path, *args, "hydra.sweeper.n_trials=3", f"hydra.sweep.dir={folder}")
+    assert out.returncode == 0 and "2 trial(s) so far" in out.stdout and out.stdout.count("\nJob ") == 1
+    rows = summary(folder)
+    assert sorted(r["trial"] for r in rows) == ["0", "1", "2"]
+    assert len({r["optimizer.lr"] for r in rows}) == 3  # the resumed sampler draws new values, not trial 0's again
 
 
 def test_two_process_ddp_run_shares_one_run_dir_and_reduces_metrics(tmp_path: Path, make_cfg) -> None:

@@ -26,6 +26,7 @@ from litzoo.run.compose import override_key
 from litzoo.run.signals import exit_code, stop_signal
 from litzoo.sweep import jobs as sweep
 from litzoo.sweep.table import format_table, swept_keys, try_write_summary
+from litzoo.sweep.trial import is_optuna_sweep
 
 
 def constant_override_keys(config: DictConfig) -> tuple[set[str], list[str]]:
@@ -62,9 +63,11 @@ class SweepSummary(Callback):
         print("\n" + format_table(table, shutil.get_terminal_size((120, 24)).columns))
         bad = [row for row in table.rows if row["status"] not in ("ok", "pruned")]  # pruned: the search's choice
         if bad:
+            rerun = "finished trials are kept" if is_optuna_sweep(config.hydra) else \
+                "failed ones run again, ok jobs are skipped"
             print(f"\n{len(bad)} of {len(table.rows)} jobs did not finish ok ({', '.join(sorted({r['status'] for r in bad}))}): "
                   f"see {sweep_dir / 'summary.md'}. Re-run the same command with hydra.sweep.dir={sweep_dir} "
-                  "to resume interrupted jobs and re-run failed ones (ok jobs are skipped).", file=sys.stderr)
+                  f"to resume interrupted jobs ({rerun}).", file=sys.stderr)
         if bad or problem:
             raise SystemExit(1)  # Hydra's callbacks swallow Exceptions; SystemExit gets through
 
