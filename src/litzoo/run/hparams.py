@@ -12,7 +12,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from litzoo.run.compose import override_key, split_override
-from litzoo.run.resume import WHERE_AND_WATCH
+from litzoo.run.runtime_keys import WHERE_AND_WATCH
 
 GROUPS = ("model", "data", "optimizer", "scheduler", "augmentation")
 KEY_NUMBERS = {"lr": "optimizer.lr", "batch_size": "data.batch_size", "max_epochs": "trainer.max_epochs"}

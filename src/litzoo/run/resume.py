@@ -25,6 +25,7 @@ from litzoo.run.compose import (
     register_resolvers,
     split_override,
 )
+from litzoo.run.runtime_keys import data_runtime_keys, is_runtime_key
 
 RESUME_HELP = "ckpt_path takes 'last' (the newest run of this experiment), a run directory, or a .ckpt file"
 
@@ -150,45 +151,6 @@ def stored_config(state: dict[str, Any], run_dir: Path, source: Path, overrides:
     cfg.merge_with_dotlist(list(overrides or []))
     ensure_buildable(cfg, source, allow)
     return cfg
-
-
-# The one rule of what a continued run (a resume, a sweep re-run) may change: training length, devices, logging
-# and the data's location; everything else would make it a different experiment. The data keys are not listed
-# here: each data source declares its own (`runtime_keys` of litzoo.data.base.InMemoryDataModule), so a new
-# source's `data.folder` is resumable without an entry in this file. hparams (what tells runs apart) and the
-# sweep's re-run check ask the same rule.
-# Where a run lives and how it is watched: never a hyperparameter either (litzoo.run.hparams).
-WHERE_AND_WATCH = ("paths.", "logger", "callbacks.", "verbose", "test", "ckpt_path", "objective", "hydra.")
-RUNTIME_KEYS = (
-    "trainer.max_epochs", "trainer.max_steps", "trainer.max_time", "trainer.min_epochs", "trainer.min_steps",
-    "trainer.limit_", "trainer.accelerator", "trainer.devices", "trainer.num_nodes", "trainer.strategy",
-    "trainer.precision", "trainer.log_every_n_steps", "trainer.enable_progress_bar", "trainer.use_distributed_sampler",
-    *WHERE_AND_WATCH,
-)
-STATEFUL_CALLBACKS = ("callbacks.model_checkpoint", "callbacks.last_checkpoint", "callbacks.rng_state",
-                      "callbacks.finetune", "callbacks.early_stopping")
-
-
-def data_runtime_keys(data_target: Any) -> tuple[str, ...]:
-    """`data.<key>` for each key the config's data source declares resumable (its `runtime_keys`)."""
-    from hydra.utils import get_class
-
-    from litzoo.data.base import InMemoryDataModule
-
-    try:
-        source = get_class(data_target) if isinstance(data_target, str) else None
-    except Exception:  # noqa: BLE001 - an unknown class declares nothing
-        return ()
-    keys = source.runtime_keys if isinstance(source, type) and issubclass(source, InMemoryDataModule) else ()
-    return tuple(f"data.{k}" for k in keys)
-
-
-def is_runtime_key(key: str, data_keys: tuple[str, ...] = ()) -> bool:
-    """True for config keys a continued run may change (RUNTIME_KEYS, plus the data source's `data_keys`)."""
-    if key.startswith(STATEFUL_CALLBACKS):
-        return False
-    return any(key == p or key.startswith(p if p.endswith((".", "_")) else p + ".") or
-               (p.endswith("_") and key.startswith(p)) for p in RUNTIME_KEYS + data_keys)
 
 
 def changed_settings(before: list[str], now: list[str], run_dir: Path) -> tuple[list[str], list[str], dict, dict]:

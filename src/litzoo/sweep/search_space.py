@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from litzoo.errors import LitzooError
-from litzoo.run.resume import WHERE_AND_WATCH
+from litzoo.run.runtime_keys import WHERE_AND_WATCH
 
 
 class SearchSpaceError(LitzooError):
@@ -30,7 +30,7 @@ class SearchSpace:
 
     def signature(self) -> dict[str, Any]:
         """What a re-run of the search must keep: the distributions and the constants that change what a trial
-        trains (paths, loggers and the like may differ: litzoo.run.resume.WHERE_AND_WATCH)."""
+        trains (paths, loggers and the like may differ: litzoo.run.runtime_keys.WHERE_AND_WATCH)."""
         from optuna.distributions import distribution_to_json
 
         from litzoo.run.compose import override_key
