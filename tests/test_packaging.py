@@ -17,6 +17,9 @@ def test_wheel_has_the_configs_and_summary_runs_from_an_empty_folder(tmp_path: P
     wheel = next((tmp_path / "dist").glob("litzoo-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     assert "litzoo/conf/train.yaml" in names and "litzoo/conf/experiment/mnist_convnet.yaml" in names
+    # hydra/sweeper=optuna: the plugin (namespace package, no hydra_plugins/__init__.py) and its configs
+    assert "hydra_plugins/litzoo_optuna_sweeper/optuna_sweeper.py" in names
+    assert "hydra_plugins/__init__.py" not in names and "litzoo/conf/hydra/sweeper/sampler/grid.yaml" in names
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
     empty = tmp_path / "empty"
