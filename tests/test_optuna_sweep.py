@@ -12,7 +12,6 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-
 from test_sweep import litzoo_train, summary, sweep_dir
 
 OPTUNA = ["-m", "hydra/sweeper=optuna"]
@@ -32,7 +31,11 @@ def study_trials(folder: Path) -> list:
 
 
 def test_search_space_reads_hydras_sweep_syntax() -> None:
-    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+    from optuna.distributions import (
+        CategoricalDistribution,
+        FloatDistribution,
+        IntDistribution,
+    )
 
     from litzoo.sweep.search_space import SearchSpaceError, parse_search_space
 
@@ -42,7 +45,8 @@ def test_search_space_reads_hydras_sweep_syntax() -> None:
     d = space.distributions
     assert d["optimizer.lr"] == FloatDistribution(1e-5, 1e-1, log=True)
     assert d["a"] == FloatDistribution(0.1, 0.9) and d["b"] == IntDistribution(1, 8)
-    assert d["optimizer"] == CategoricalDistribution(["adam", "rmsprop"]) and d["c"] == CategoricalDistribution([32, 64])
+    assert d["optimizer"] == CategoricalDistribution(["adam", "rmsprop"])
+    assert d["c"] == CategoricalDistribution([32, 64])
     assert d["d"] == IntDistribution(1, 5, step=2)  # Hydra's range excludes its stop
     assert d["e"] == FloatDistribution(0.5, 1.5, step=0.5)
     assert space.constants == ["trainer.max_epochs=3", "paths.root_dir=/x"]
@@ -81,7 +85,8 @@ def test_parallel_trials_run_at_once_in_their_own_processes_with_a_share_of_the_
     rows = summary(folder)
     assert sorted(r["optimizer"] for r in rows) == ["adam", "sgd"] and {r["status"] for r in rows} == {"ok"}
     records = [json.loads((folder / r["run_dir"] / "results.json").read_text()) for r in rows]
-    (s1, e1), (s2, e2) = ((datetime.fromisoformat(r["started"]), datetime.fromisoformat(r["finished"])) for r in records)
+    (s1, e1), (s2, e2) = ((datetime.fromisoformat(r["started"]), datetime.fromisoformat(r["finished"]))
+                          for r in records)
     assert s1 <= e2 and s2 <= e1  # the two trials overlapped in time
     assert {r["trial"] for r in rows} == {"0", "1"} and len(study_trials(folder)) == 2
 
@@ -92,7 +97,8 @@ def test_median_pruner_prunes_bad_trials_and_a_pruned_trial_is_not_a_failure(tmp
     assert out.returncode == 0, out.stderr[-3000:]  # every trial ok or pruned
     folder = sweep_dir(tmp_path)
     rows = summary(folder)
-    assert len(rows) == 8 and "pruned" in {r["status"] for r in rows} and {r["status"] for r in rows} <= {"ok", "pruned"}
+    statuses = {r["status"] for r in rows}
+    assert len(rows) == 8 and "pruned" in statuses and statuses <= {"ok", "pruned"}
     pruned = next(r for r in rows if r["status"] == "pruned")
     record = json.loads((folder / pruned["run_dir"] / "results.json").read_text())
     assert record["status"] == "pruned" and record["pruned_epoch"] == record["epochs"] == int(pruned["epochs"]) < 3

@@ -2,8 +2,9 @@
 sweep compare column by column (no paths, no `_target_`s, no per-run folders).
 
 Keys: the chosen option of each config group (model, data, optimizer, scheduler, augmentation), seed, the run's
-status (ok, pruned, diverged: every trial of a search is a row), a few key numbers (lr, batch_size, max_epochs) and every key set on the command line (so every key a sweep
-varies). Metrics, under `hp/`: the best epoch's validation metrics and the test metrics of results.json.
+status (ok, pruned, diverged: every trial of a search is a row), a few key numbers (lr, batch_size, max_epochs)
+and every key set on the command line (so every key a sweep varies). Metrics, under `hp/`: the best epoch's
+validation metrics and the test metrics of results.json.
 """
 from __future__ import annotations
 

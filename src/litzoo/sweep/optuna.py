@@ -81,8 +81,8 @@ class OptunaSearch:
         of trials `done` before: a resumed search draws new values, not its first trials' again."""
         import optuna
 
-        options = {} if isinstance(self.sampler_cfg, str) else {
-            k: v for k, v in OmegaConf.to_container(self.sampler_cfg).items() if k not in ("name", "_target_", "_partial_")}
+        given = {} if isinstance(self.sampler_cfg, str) else OmegaConf.to_container(self.sampler_cfg)
+        options = {k: v for k, v in given.items() if k not in ("name", "_target_", "_partial_")}
         if options.get("seed") is None and isinstance(self.config.get("seed"), int):
             options["seed"] = self.config.seed
         if options.get("seed") is not None:
@@ -140,13 +140,15 @@ def _check_same_search(study: Any, space: SearchSpace, sweep_dir: Path) -> None:
     if before is None:
         study.set_user_attr(SIGNATURE_ATTR, now)
         return
-    changed = [k for k in sorted(set(now["space"]) | set(before["space"])) if now["space"].get(k) != before["space"].get(k)]
+    keys = sorted(set(now["space"]) | set(before["space"]))
+    changed = [k for k in keys if now["space"].get(k) != before["space"].get(k)]
     changed += sorted(set(now["constants"]) ^ set(before["constants"]))
     if changed:
         raise SweepChanged(
             f"the Optuna study in {sweep_dir} was started with another search (changed: {', '.join(changed[:8])}; "
             f"it searched {before['space'] or 'nothing'} with {' '.join(before['constants']) or 'no constants'}). "
-            "Give the same search space and constants to continue it, or start a new search (leave out hydra.sweep.dir).")
+            "Give the same search space and constants to continue it, or start a new search "
+            "(leave out hydra.sweep.dir).")
 
 
 def trial_state(run_dir: Path) -> str | None:

@@ -41,14 +41,18 @@ class SearchSpace:
 
     def grid(self) -> dict[str, list[Any]]:
         """Every value of each parameter, for the grid sampler (discrete parameters only)."""
-        from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+        from optuna.distributions import (
+            CategoricalDistribution,
+            FloatDistribution,
+            IntDistribution,
+        )
 
         grid: dict[str, list[Any]] = {}
         for name, dist in self.distributions.items():
             if isinstance(dist, CategoricalDistribution):
                 grid[name] = list(dist.choices)
             elif isinstance(dist, (IntDistribution, FloatDistribution)) and dist.step is not None and not dist.log:
-                count = int(round((dist.high - dist.low) / dist.step)) + 1
+                count = round((dist.high - dist.low) / dist.step) + 1
                 grid[name] = [dist.low + i * dist.step for i in range(count)]
             else:
                 raise SearchSpaceError(f"the grid sampler needs discrete values, but {name} is a continuous "
@@ -84,7 +88,11 @@ def parse_search_space(arguments: list[str]) -> SearchSpace:
 def distribution(override: Any) -> Any:
     """The Optuna distribution of one sweep override."""
     from hydra.core.override_parser.types import Transformer
-    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+    from optuna.distributions import (
+        CategoricalDistribution,
+        FloatDistribution,
+        IntDistribution,
+    )
 
     value = override.value()
     if override.is_interval_sweep():
