@@ -27,3 +27,14 @@ def test_two_job_multirun(tmp_path: Path) -> None:
     assert sorted(r["optimizer"] for r in rows) == ["adam", "rmsprop"] and {r["status"] for r in rows} == {"ok"}
     closing = out.stdout.strip().splitlines()[-4:]  # the table closes the output: title, header, 2 jobs
     assert "2 jobs: 2 ok" in closing[0] and closing[1].split()[:3] == ["job", "optimizer", "status"]
+
+
+def test_a_varying_path_names_the_job_folders(tmp_path: Path) -> None:
+    """Folders are named by what varies, a location included: with paths.* always left out of the names (the
+    old exclude_keys list) both jobs went to one folder and the second was skipped as already done."""
+    cmd = [sys.executable, "-m", "litzoo.cli.train", "-m", "paths.data_dir=d1,d2", "trainer.max_epochs=1",
+           "callbacks=minimal", "logger=none", "test=false", f"paths.root_dir={tmp_path}"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    (sweep,) = (tmp_path / "logs" / "digits_convnet" / "multiruns").iterdir()
+    assert sorted(p.parent.name for p in sweep.glob("*/results.json")) == ["paths.data_dir=d1", "paths.data_dir=d2"]

@@ -23,6 +23,7 @@ from litzoo.errors import LitzooError
 from litzoo.run import record
 from litzoo.run.atomic import atomic_write_text
 from litzoo.run.compose import override_key
+from litzoo.run.runtime_keys import WHERE_AND_WATCH
 from litzoo.run.signals import exit_code, stop_signal
 from litzoo.sweep import jobs as sweep
 from litzoo.sweep.table import format_table, swept_keys, try_write_summary
@@ -102,16 +103,19 @@ def _override_value(text: str) -> str:
 
 
 def _short_job_folders(config: DictConfig) -> None:
-    """Keep constant overrides (trainer.max_epochs=3) out of every job's folder name (TensorBoard's run name).
+    """The one rule for a job's folder name (TensorBoard's run name): the overrides that vary. Constants
+    (trainer.max_epochs=3) stay out of it; a lone job is named by its settings, without where it reads and
+    writes (litzoo.run.runtime_keys.WHERE_AND_WATCH: paths, ckpt_path, logger, ...). A varying key always names
+    the folder, a path included, so two jobs never share one.
 
     Jobs are composed again from hydra.overrides.hydra plus their own overrides: an exclude_keys override
     appended there reaches every job's override_dirname, with any launcher. Folders stay deterministic,
     so re-running the sweep finds them (give the same constants: they are no longer in the name).
     """
     varying, constant = constant_override_keys(config)
-    if not varying or not constant:
+    excluded = constant if varying else [k for k in constant if k.startswith(WHERE_AND_WATCH)]
+    if not excluded:
         return
-    excluded = list(config.hydra.job.config.override_dirname.exclude_keys) + constant
     with read_write(config), open_dict(config):
         config.hydra.overrides.hydra.append(
             "hydra.job.config.override_dirname.exclude_keys=[" + ",".join(f"'{k}'" for k in excluded) + "]")
