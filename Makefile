@@ -9,6 +9,8 @@ STAMP  := $(VENV)/.litzoo-installed
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+	@# an older litzoo's venv has hydra-optuna-sweeper (optuna<3), whose hydra/sweeper=optuna would shadow litzoo's own
+	$(BIN)/python -m pip uninstall --quiet --yes hydra-optuna-sweeper 2>/dev/null || true
 	touch $(STAMP)
 
 train: $(STAMP)            ## train the default experiment (digits, embedded data, no network)
