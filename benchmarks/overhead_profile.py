@@ -72,7 +72,7 @@ def parts(trainer: pl.Trainer, task: pl.LightningModule, batch: Any, outputs: An
         ("Lightning: training_step's signature (_build_kwargs)", lambda: trainer.fit_loop.epoch_loop._build_kwargs(
             {}, batch, i), 1),
         ("Lightning: logger connector, end of batch", trainer._logger_connector.on_batch_end, 1),
-        ("sampler + DataLoader: the next batch", cycling(trainer.train_dataloader), 1),
+        ("sampler + loader: the next batch", cycling(trainer.train_dataloader), 1),
         ("task: forward, loss, prediction, pending metrics", step, 1),
         ("  the plain loop's forward + cross-entropy", lambda: F.cross_entropy(task.net(x), y), 0),
         ("  (before: torchmetrics update of accuracy and mean loss)",

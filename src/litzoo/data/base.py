@@ -18,7 +18,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.utilities import rank_zero_only
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import Dataset, Sampler
 
 from litzoo.errors import LitzooError
 
@@ -69,7 +69,10 @@ class TensorBatches(Dataset):
         return len(self.tensors[0])
 
     def __getitem__(self, index: Tensor) -> tuple[Tensor, ...]:
-        return tuple(t[index] for t in self.tensors)
+        # index_select gathers the same rows as t[index] without advanced indexing's general path (docs/speed.md);
+        # a tensor stored non-contiguous keeps t[index], whose result follows its layout
+        index = index.to(self.tensors[0].device)
+        return tuple(t.index_select(0, index) if t.is_contiguous() else t[index] for t in self.tensors)
 
 
 def _world() -> tuple[int, int]:
@@ -121,6 +124,24 @@ class EpochBatchSampler(Sampler[Tensor]):
     def __iter__(self) -> Iterator[Tensor]:
         mine = self.order()[self.rank:: self.num_replicas]
         yield from mine[: len(self) * self.batch_size].split(self.batch_size)
+
+
+class BatchLoader:
+    """A split's batches, `dataset[index]` for each index tensor of `sampler`: what torch's DataLoader does with
+    `batch_size=None` and no workers, without its per-batch machinery (docs/speed.md). Lightning
+    takes any sized iterable and leaves it as it is (no sampler of its own injected); it calls `sampler.set_epoch`
+    before every epoch through the attributes a DataLoader has."""
+
+    batch_sampler = None  # as on a DataLoader with batch_size=None (Lightning reads it)
+
+    def __init__(self, dataset: Dataset, sampler: EpochBatchSampler) -> None:
+        self.dataset, self.sampler = dataset, sampler
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+    def __iter__(self) -> Iterator[tuple[Tensor, ...]]:
+        return map(self.dataset.__getitem__, self.sampler)
 
 
 def validation_split(x: Tensor, y: Tensor, fraction: float) -> tuple[tuple[Tensor, Tensor], tuple[Tensor, Tensor]]:
@@ -251,24 +272,24 @@ class InMemoryDataModule(pl.LightningDataModule):
         """The last step of every batch (after augmentation, as Keras applies `rescale` last); identity here."""
         return x
 
-    def _loader(self, split: str, batch_size: int, train: bool) -> DataLoader:
+    def _loader(self, split: str, batch_size: int, train: bool) -> BatchLoader:
         connector = getattr(self.trainer, "_accelerator_connector", None)  # Lightning's private part: may change
-        # Lightning's own flag: left on, DDP would wrap this batch sampler and shard its batches a second time
+        # Lightning's own flag asks for Lightning's sharding, which it would not do here (litzoo's loader is not a
+        # DataLoader): refused rather than silently ignored
         if _world()[0] > 1 and getattr(connector, "use_distributed_sampler", False):
             raise LitzooError("litzoo's data modules shard each epoch by rank themselves: run DDP with "
-                              "trainer.use_distributed_sampler=false (Lightning would otherwise replace the sampler).")
+                              "trainer.use_distributed_sampler=false (Lightning's sampler does not apply to them).")
         sampler = EpochBatchSampler(len(self.datasets[split]), batch_size, shuffle=True, seed=self.seed,
                                     per_epoch=train and not self.fixed_train_order)
-        # Own generator: creating the iterator must not draw from the global RNG (dropout's), or a resumed
-        # run would diverge from an uninterrupted one. batch_size=None: the sampler yields whole batches.
-        return DataLoader(self.datasets[split], sampler=sampler, batch_size=None,
-                          generator=torch.Generator().manual_seed(self.seed))
+        # the sampler's own generator: iterating draws nothing from the global RNG (dropout's), so a resumed run
+        # does not diverge from an uninterrupted one
+        return BatchLoader(self.datasets[split], sampler)
 
-    def train_dataloader(self) -> DataLoader:
+    def train_dataloader(self) -> BatchLoader:
         return self._loader("train", self.batch_size, train=True)
 
-    def val_dataloader(self) -> DataLoader:
+    def val_dataloader(self) -> BatchLoader:
         return self._loader("val", self.eval_batch_size, train=False)
 
-    def test_dataloader(self) -> DataLoader:
+    def test_dataloader(self) -> BatchLoader:
         return self._loader("test", self.eval_batch_size, train=False)

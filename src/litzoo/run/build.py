@@ -73,12 +73,15 @@ def _lightning_flags(trainer_cfg: DictConfig, callbacks: list[Any], logger: Any)
     """Lightning's own flags, answered with litzoo's callbacks: `enable_checkpointing=false` drops litzoo's
     checkpoints (the test then uses the last weights), `enable_progress_bar=false` or `callbacks.progress_bar=null`
     is no progress output (never Lightning's TQDM bar), `overfit_batches=N` is N batches of training and of
-    validation, the same training batches every epoch (Lightning's own version swaps litzoo's batch sampler)."""
+    validation, the same training batches every epoch (Lightning's own version swaps litzoo's batch sampler); no
+    `profiler` is litzoo.run.profiler's, which skips even the no-op profiler's work."""
     from pytorch_lightning.callbacks import (
         LearningRateMonitor,
         ModelCheckpoint,
         ProgressBar,
     )
+
+    from litzoo.run.profiler import NoProfiler
 
     dropped = [cls for cls, flag in ((ModelCheckpoint, "enable_checkpointing"), (ProgressBar, "enable_progress_bar"))
                if trainer_cfg.get(flag) is False]
@@ -89,6 +92,8 @@ def _lightning_flags(trainer_cfg: DictConfig, callbacks: list[Any], logger: Any)
              "enable_progress_bar": any(isinstance(c, ProgressBar) for c in callbacks)}
     if overfit := trainer_cfg.get("overfit_batches"):
         flags.update(overfit_batches=0, limit_train_batches=overfit, limit_val_batches=overfit)
+    if trainer_cfg.get("profiler") is None:
+        flags["profiler"] = NoProfiler()
     return callbacks, flags
 
 
