@@ -16,11 +16,14 @@ $(STAMP): pyproject.toml
 train: $(STAMP)            ## train the default experiment (digits, embedded data, no network)
 	$(BIN)/litzoo-train $(ARGS)
 
-test: $(STAMP)             ## the default suite (< 5 min on 2 cores)
-	$(BIN)/python -m pytest -q $(ARGS)
+# test files spread over the cores (pytest-xdist; a file's tests stay in one process: module fixtures train once)
+PARALLEL := -n auto --maxprocesses 4 --dist loadfile
+
+test: $(STAMP)             ## the default suite (~4 min on 2 cores)
+	$(BIN)/python -m pytest -q $(PARALLEL) $(ARGS)
 
 test-all: $(STAMP)         ## everything, slow tests included
-	$(BIN)/python -m pytest -q -m "slow or not slow" $(ARGS)
+	$(BIN)/python -m pytest -q $(PARALLEL) -m "slow or not slow" $(ARGS)
 
 bench: $(STAMP)            ## litzoo vs a plain PyTorch loop (epoch, start-up, per-step overhead), recurrent dropout vs fused GRU
 	$(BIN)/python benchmarks/bench_epoch.py $(ARGS)
