@@ -91,3 +91,16 @@ def test_pictures_draw_non_ascii_class_names() -> None:
 
     missing = glyph("\U000f0000")  # a private-use code point: the font's empty box
     assert glyph("é") != missing and glyph("Ё") != missing and glyph("é") != glyph("e")
+
+
+def test_evaluating_the_training_folder_says_it_is_not_a_test(image_run: Path, capsys) -> None:
+    """`data.folder=` the run's own folder (no split folders): `auto` evaluates all of it, training images
+    included; that is said, in the record and on the console."""
+    from litzoo.infer.evaluate import evaluate_run
+
+    trained = image_run.parent / "shapes"
+    record = evaluate_run(image_run, [f"data.folder={trained}"])
+    assert record["split"] == "all" and any("includes the images this run trained on" in w for w in record["warnings"])
+    assert "includes the images this run trained on" in capsys.readouterr().err
+    elsewhere = evaluate_run(image_run, [f"data.folder={write_stripes(image_run.parent / 'other', seed=3)}"])
+    assert not any("trained on" in w for w in elsewhere["warnings"])

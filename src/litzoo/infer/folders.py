@@ -1,6 +1,7 @@
 """Image folders evaluated: which folder a `split=` means, and its classes mapped by name onto the model's."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,32 @@ def folder_set(run: LoadedRun, folder: Path) -> tuple[TensorBatches, list[str]]:
     return TensorBatches(x, y), warnings + listing.warnings + (skipped if listing.skipped else [])
 
 
+def trained_root(run: LoadedRun) -> Path | None:
+    """The image folder the run trained on, from its own config.yaml (the checkpoint's may have been overridden)."""
+    from litzoo.run.record import UnreadableRecord, read_yaml
+
+    try:
+        cfg = read_yaml(run.run_dir / "config.yaml")
+        return Path(cfg.data.data_dir).expanduser() / cfg.data.folder if cfg is not None else None
+    except (UnreadableRecord, AttributeError, TypeError):
+        return None
+
+
+def _trained_on(run: LoadedRun, folders: list[Path]) -> list[str]:
+    """A warning when the folders evaluated are (or hold) the run's own training images: not a test accuracy."""
+    root = trained_root(run)
+    if root is None or not root.is_dir():
+        return []
+    own = {root.resolve(), *(p.resolve() for p in split_folders(root).values() if "test" not in p.name)}
+    if not any(Path(f).resolve() in own for f in folders):
+        return []
+    warning = (f"{', '.join(map(str, folders))} includes the images this run trained on ({root}): the numbers "
+               "below measure what the model learned, not how it does on new images. split=test evaluates the "
+               "held-out part.")
+    print(f"Warning: {warning}", file=sys.stderr)
+    return [warning]
+
+
 def image_sets(run: LoadedRun, split: str, folder_given: bool) -> tuple[list[tuple[str, Any]], list[str], str]:
     """([(what, dataset)], warnings, split taken) of an image-folder run (see litzoo.infer.evaluate's `split=`).
 
@@ -55,7 +82,7 @@ def image_sets(run: LoadedRun, split: str, folder_given: bool) -> tuple[list[tup
     if not found and split == "train":
         folders = [dm.root]
     if folders:
-        sets, warnings = [], []
+        sets, warnings = [], _trained_on(run, folders)
         for folder in folders:
             dataset, said = folder_set(run, folder)
             sets.append((str(folder), dataset))
