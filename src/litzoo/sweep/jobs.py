@@ -19,14 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from litzoo.errors import LitzooError
 from litzoo.run import ranks, record
 from litzoo.run.compose import override_key
 from litzoo.run.lock import LOCK_FILE, RunLocked, run_lock
 from litzoo.run.signals import sigterm_interrupts, stop_signal, stops_held
-from litzoo.sweep.table import DEFAULT_OBJECTIVE, try_write_summary
+from litzoo.sweep.table import metric_value, objective_setting, try_write_summary
 from litzoo.sweep.trial import FINISHED, is_optuna_sweep, trial_env
 
 KEEP_ON_RERUN = (".hydra", LOCK_FILE)  # a failed job re-runs in its own folder: everything else is its old attempt
@@ -147,13 +147,12 @@ def _check_runtime_only(run_dir: Path, before: list[str], now: list[str]) -> lis
 
 def objective_metric(cfg: DictConfig) -> str:
     """The sweep objective's metric (`objective.metric`; litzoo.sweep.table.DEFAULT_OBJECTIVE without one)."""
-    return str(OmegaConf.select(cfg, "objective.metric", default=DEFAULT_OBJECTIVE["metric"]))
+    return str(objective_setting(cfg)["metric"])
 
 
 def objective_value(results: dict[str, Any], cfg: DictConfig) -> float | None:
     """The sweep objective of a record."""
-    value = (results.get("metrics") or {}).get(objective_metric(cfg))
-    return float(value) if value is not None else None
+    return metric_value(results, objective_metric(cfg))
 
 
 def _failed(run_dir: Path, overrides: list[str], err: Exception) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from litzoo.errors import LitzooError
 from litzoo.run import record
 from litzoo.sweep.search_space import SearchSpace, parse_search_space
+from litzoo.sweep.table import metric_value, objective_setting
 from litzoo.sweep.trial import FINISHED, make_pruner
 
 log = logging.getLogger(__name__)
@@ -100,7 +101,8 @@ class OptunaSearch:
         import optuna
 
         sweep_dir = Path(self.config.hydra.sweep.dir)
-        direction = self.direction or OmegaConf.select(self.config, "objective.direction", default="minimize")
+        objective = objective_setting(self.config)
+        direction = self.direction or objective["direction"]
         storage = self.storage or f"sqlite:///{(sweep_dir / 'optuna.db').resolve()}"
         name = self.study_name or str(self.config.get("name") or "litzoo")
         sweep_dir.mkdir(parents=True, exist_ok=True)
@@ -112,7 +114,7 @@ class OptunaSearch:
         study.sampler = self._sampler(space, len(study.trials))
         self._tell_jobs(storage, name)
         print(f"[sweep] Optuna study {name!r} in {storage}: {len(study.trials)} trial(s) so far, "
-              f"{direction} {OmegaConf.select(self.config, 'objective.metric', default='best/val_loss')}, "
+              f"{direction} {objective['metric']}, "
               f"sampler {self._sampler_name()}, pruner {self.pruner}", flush=True)
         return study
 
@@ -158,8 +160,7 @@ def trial_state(run_dir: Path) -> str | None:
 
 
 def objective_of(run_dir: Path, metric: str) -> float | None:
-    value = (record.record_or_unreadable(run_dir).get("metrics") or {}).get(metric)
-    return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
+    return metric_value(record.record_or_unreadable(run_dir), metric)
 
 
 def say(text: str) -> None:

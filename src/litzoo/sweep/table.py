@@ -164,12 +164,24 @@ def _is_optuna_search(sweep_dir: Path, problems: list[record.UnreadableRecord]) 
     return "litzoo_optuna_sweeper" in str(target)
 
 
+def metric_value(results: dict[str, Any], metric: str) -> float | None:
+    """A record's value of `metric` (the sweep objective), None when absent or not finite: the one reading."""
+    value = (results.get("metrics") or {}).get(metric)
+    return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
+
+
+def objective_setting(cfg: DictConfig) -> dict[str, str]:
+    """The config's `objective` ({'metric', 'direction'}), DEFAULT_OBJECTIVE for what it leaves out: the one reading."""
+    given = cfg.get("objective") if isinstance(cfg, DictConfig) else None
+    return {**DEFAULT_OBJECTIVE, **(OmegaConf.to_container(given, resolve=True) if isinstance(given, DictConfig) else {})}
+
+
 def _objective(sweep_dir: Path, problems: list[record.UnreadableRecord]) -> dict[str, str]:
     """`objective` of the sweep's config (multirun.yaml, else the first job's .hydra/config.yaml)."""
     for path in [sweep_dir / "multirun.yaml", *sorted(sweep_dir.glob("*/.hydra/config.yaml"))]:
         cfg = _load(path, problems)
         if isinstance(cfg, DictConfig) and isinstance(cfg.get("objective"), DictConfig):
-            return {**DEFAULT_OBJECTIVE, **OmegaConf.to_container(cfg.objective)}
+            return objective_setting(cfg)
     return dict(DEFAULT_OBJECTIVE)
 
 

@@ -12,11 +12,9 @@ from itertools import groupby
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from omegaconf import OmegaConf
-
 from litzoo.sweep.optuna import objective_of, say, trial_state
 from litzoo.sweep.search_space import SearchSpace
-from litzoo.sweep.table import DEFAULT_OBJECTIVE
+from litzoo.sweep.table import objective_setting
 
 if TYPE_CHECKING:
     from litzoo.sweep.optuna import OptunaSearch
@@ -26,7 +24,7 @@ Trial = tuple[int, dict[str, Any]]  # (number, parameters)
 
 def run_trials(search: OptunaSearch, study: Any, space: SearchSpace, total: int) -> None:
     """Run trials until the study holds `total` and none this sweep can finish is left RUNNING."""
-    metric = OmegaConf.select(search.config, "objective.metric", default=DEFAULT_OBJECTIVE["metric"])
+    metric = objective_setting(search.config)["metric"]
     next_trial = _trial_source(study, space, total)
 
     def tell(number: int, run_dir: Path) -> None:
