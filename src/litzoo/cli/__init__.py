@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from litzoo.run.checks import explain
@@ -38,3 +38,20 @@ def add_allow_target(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--allow-target", action="append", default=[], metavar="PATTERN",
                         help="build this _target_ (fnmatch pattern) from the checkpoint's config although it is not "
                              "on litzoo's list: only for a file you trust (docs/record.md, 'What litzoo trusts')")
+
+
+def own_options(items: list[str], names: Iterable[str]) -> tuple[dict[str, str], list[str]]:
+    """A command's own `key=value` options (eval's split=, visualize's layer=) apart from the config overrides,
+    read as every override is read (litzoo.run.compose.split_override); the last of a repeated key wins."""
+    from litzoo.run.compose import split_override
+
+    names = set(names)
+    options: dict[str, str] = {}
+    overrides = []
+    for item in items:
+        key, value = split_override(item)
+        if "=" in item and key in names and not item.startswith(("+", "~")):
+            options[key] = value
+        else:
+            overrides.append(item)
+    return options, overrides

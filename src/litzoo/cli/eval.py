@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from litzoo.cli import add_allow_target, cli_run
+from litzoo.cli import add_allow_target, cli_run, own_options
 from litzoo.run.console import quiet_lightning
 
 
@@ -22,9 +22,8 @@ def evaluate(ckpt_path: str | Path, overrides: list[str] | None = None, allow: t
     """The metrics (`test/loss`, `test/acc` or `test/mae`) of the checkpoint on the examples `split=` names."""
     from litzoo.infer.evaluate import evaluate_run
 
-    split = [o.partition("=")[2] for o in overrides or [] if o.startswith("split=")]
-    rest = [o for o in overrides or [] if not o.startswith("split=")]
-    return evaluate_run(ckpt_path, rest, allow, split[-1] if split else "auto")["metrics"]
+    options, rest = own_options(list(overrides or []), ["split"])
+    return evaluate_run(ckpt_path, rest, allow, options.get("split", "auto"))["metrics"]
 
 
 def main(argv: list[str] | None = None) -> None:

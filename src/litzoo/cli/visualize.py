@@ -20,7 +20,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from litzoo.cli import add_allow_target, cli_run
+from litzoo.cli import add_allow_target, cli_run, own_options
 
 OPTIONS: dict[str, type] = {"layer": str, "image": str, "images": int, "filters": int, "filter_layers": str,
                             "steps": int, "step": float, "filter_size": int, "mistakes": int, "device": str}
@@ -28,16 +28,12 @@ OPTIONS: dict[str, type] = {"layer": str, "image": str, "images": int, "filters"
 
 def parse_args(items: list[str]) -> tuple[dict[str, Any], list[str]]:
     """key=value items -> (visualisation options, config overrides)."""
+    if bad := [item for item in items if "=" not in item]:
+        raise SystemExit(f"litzoo-visualize: {bad[0]!r} is not key=value; options: {', '.join(OPTIONS)}, "
+                         "or a config override such as paths.data_dir=<folder>")
+    given, overrides = own_options(items, OPTIONS)
     options: dict[str, Any] = {}
-    overrides = []
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise SystemExit(f"litzoo-visualize: {item!r} is not key=value; options: {', '.join(OPTIONS)}, "
-                             "or a config override such as paths.data_dir=<folder>")
-        if key not in OPTIONS:
-            overrides.append(item)
-            continue
+    for key, value in given.items():
         try:
             options[key] = OPTIONS[key](value)
         except ValueError:
