@@ -18,6 +18,7 @@ from matplotlib.ticker import MaxNLocator
 from pytorch_lightning.callbacks import Callback
 
 from litzoo.callbacks.history import History
+from litzoo.run.atomic import atomic_write
 from litzoo.run.loggers import tensorboard_writer
 
 FILENAME = "learning_curves.png"
@@ -55,7 +56,7 @@ def plot_learning_curves(rows: Sequence[dict[str, Any]], path: Path) -> None:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend()
     fig.tight_layout()
-    fig.savefig(path)
+    atomic_write(path, lambda f: fig.savefig(f, format="png"))
 
 
 class LearningCurves(Callback):

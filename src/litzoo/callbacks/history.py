@@ -4,11 +4,12 @@ Columns use Keras' names (`loss`, `acc`, `val_loss`, `val_acc`, or `mae` for reg
 learning rate, the epoch's wall seconds and its training `steps` (batches); epochs are numbered from 1. An
 epoch that max_steps, max_time or early stopping ended early has fewer steps than the others (partial), and
 its own metrics; `val_*` cells are empty for an epoch without validation (check_val_every_n_epoch). A resumed run reads the rows
-already on disk and appends, so `rows` always covers the whole run (the best epoch is found there).
+already on disk and continues them, so `rows` always covers the whole run (the best epoch is found there).
 """
 from __future__ import annotations
 
 import csv
+import io
 import math
 import time
 from collections.abc import Mapping
@@ -17,6 +18,8 @@ from typing import Any
 
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import Callback
+
+from litzoo.run.atomic import atomic_write_text
 
 FILENAME = "history.csv"
 
@@ -56,7 +59,7 @@ def read_history(path: Path) -> list[dict[str, Any]]:
 
 
 class History(Callback):
-    """Collects each epoch's train/val metrics, learning rate and seconds; appends them to `history.csv`."""
+    """Collects each epoch's train/val metrics, learning rate and seconds; writes them to `history.csv`."""
 
     def __init__(self, dirpath: str | Path) -> None:
         self.path = Path(dirpath) / FILENAME
@@ -92,7 +95,7 @@ class History(Callback):
         row["steps"] = steps_done(trainer)
         self.rows.append(row)
         if trainer.is_global_zero:
-            self._append(row)
+            self._rewrite()  # the whole file each epoch (a few KiB), atomically: never a half-written row
 
     def _columns(self) -> list[str]:
         keys = {k for r in self.rows for k in r} - {"epoch", "lr", "seconds", "steps"}
@@ -101,24 +104,10 @@ class History(Callback):
         val = [f"val_{k}" for k in train if f"val_{k}" in keys]
         return ["epoch", *train, *val, *sorted(keys - set(train) - set(val)), "lr", "seconds", "steps"]
 
-    def _append(self, row: dict[str, Any]) -> None:
-        columns = self._columns()
-        if not self.path.is_file() or self._header() != columns:
-            self._rewrite()  # new file, or a metric appeared: rewrite so every row has every column
-            return
-        with self.path.open("a", newline="") as f:
-            csv.DictWriter(f, columns, restval="").writerow(row)
-
-    def _header(self) -> list[str]:
-        with self.path.open(newline="") as f:
-            return next(csv.reader(f), [])
-
     def _rewrite(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        with tmp.open("w", newline="") as f:
-            writer = csv.DictWriter(f, self._columns(), restval="")
-            writer.writeheader()
-            writer.writerows({k: ("" if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
-                             for r in self.rows)
-        tmp.replace(self.path)
+        out = io.StringIO(newline="")
+        writer = csv.DictWriter(out, self._columns(), restval="")
+        writer.writeheader()
+        writer.writerows({k: ("" if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
+                         for r in self.rows)
+        atomic_write_text(self.path, out.getvalue())

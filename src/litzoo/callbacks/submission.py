@@ -7,6 +7,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Callback
 
+from litzoo.run.atomic import atomic_write_text
 from litzoo.tasks import class_probabilities
 
 
@@ -27,7 +28,6 @@ class KaggleSubmission(Callback):
             labels = torch.cat([class_probabilities(pl_module(chunk.to(pl_module.device))).argmax(1).cpu()
                                 for chunk in x.split(self.batch_size)])
         pl_module.train(was_training)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         rows = "\n".join(f"{i},{int(label)}" for i, label in enumerate(labels, start=1))
-        self.path.write_text("ImageId,Label\n" + rows + "\n")
+        atomic_write_text(self.path, "ImageId,Label\n" + rows + "\n")
         print(f"Predictions for {len(labels)} unlabeled images: {self.path}")

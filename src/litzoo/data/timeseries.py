@@ -35,6 +35,7 @@ from litzoo.data.base import (
 from litzoo.data.series_csv import check_delimiter, read_series
 from litzoo.data.series_groups import SPLITS, Grid, build_grid, split_pieces
 from litzoo.data.series_missing import drop_message, missing_report
+from litzoo.run.atomic import atomic_write_text
 
 JENA_COLUMNS = ("p (mbar)", "T (degC)", "Tpot (K)", "Tdew (degC)", "rh (%)", "VPmax (mbar)", "VPact (mbar)",
                 "VPdef (mbar)", "sh (g/kg)", "H2OC (mmol/mol)", "rho (g/m**3)", "wv (m/s)", "max. wv (m/s)", "wd (deg)")
@@ -62,17 +63,12 @@ def generate_climate_csv(path: str | Path, days: int = 730, seed: int = 0) -> Pa
     cols = [p, temp, temp + 273.15 + (1000 - p) * 0.0085, tdew, rh, vpmax, vpact, vpmax - vpact, sh,
             sh * 1.6, 1.2923e5 * p / (287.05 * (temp + 273.15)) / 100, wv, wv * 1.6, rng.uniform(0, 360, n)]
     start = datetime(2009, 1, 1, 0, 10)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    with tmp.open("w", newline="") as f:
-        f.write(",".join(['"Date Time"', *(f'"{c}"' for c in JENA_COLUMNS)]) + "\n")
-        table = np.stack(cols, axis=1)
-        for i in range(n):
-            stamp = (start + timedelta(minutes=10 * i)).strftime("%d.%m.%Y %H:%M:%S")
-            f.write(stamp + "," + ",".join(f"{v:.2f}" for v in table[i]) + "\n")
-    tmp.replace(path)
-    return path
+    table = np.stack(cols, axis=1)
+    lines = [",".join(['"Date Time"', *(f'"{c}"' for c in JENA_COLUMNS)])]
+    lines += [(start + timedelta(minutes=10 * i)).strftime("%d.%m.%Y %H:%M:%S") + ","
+              + ",".join(f"{v:.2f}" for v in table[i]) for i in range(n)]
+    atomic_write_text(path, "\n".join(lines) + "\n")
+    return Path(path)
 
 
 def interpolate_missing(table: np.ndarray, columns: Sequence[str] = (), where: str = "") -> np.ndarray:

@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from litzoo.errors import DivergedError, LitzooError
 from litzoo.run import record
+from litzoo.run.atomic import atomic_write_text
 from litzoo.run.build import build
 from litzoo.run.checks import explain, validate_config
 from litzoo.run.console import print_closing, run_console
@@ -60,7 +61,7 @@ def _fit_and_test(cfg: DictConfig, run: dict[str, Any], ckpt: Path | None) -> di
     datamodule, task, trainer = build(cfg, {"overrides": run["overrides"], "choices": run["choices"]})
     run["precision"] = str(trainer.precision)
     if _is_rank_zero() and not (run_dir / "config.yaml").exists():  # the original config is never overwritten
-        OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
+        atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     _show_summary(format_summary(task.net, title=cfg.name), trainer)
     history = next(c for c in trainer.callbacks if isinstance(c, History))
     try:

@@ -9,7 +9,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from litzoo.run.atomic import atomic_write_text
+from litzoo.run.atomic import atomic_write, atomic_write_text
 from litzoo.sweep.optuna import say
 
 RESULTS = "optimization_results.yaml"
@@ -66,7 +66,8 @@ def _pictures(study: Any, sweep_dir: Path, importances: bool) -> None:
                 continue
             try:
                 axes = plot(study)
-                axes.figure.savefig(sweep_dir / f"{name}.png", dpi=100, bbox_inches="tight")
+                atomic_write(sweep_dir / f"{name}.png",
+                             lambda f, fig=axes.figure: fig.savefig(f, format="png", dpi=100, bbox_inches="tight"))
                 plt.close(axes.figure)
             except (ValueError, RuntimeError, OSError) as err:
                 say(f"{name}.png not written: {err}")

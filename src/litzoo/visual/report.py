@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from litzoo.data import text
 from litzoo.data.base import InMemoryDataModule
 from litzoo.data.pixels import to_display
+from litzoo.run.atomic import atomic_write
 from litzoo.run.console import phase
 from litzoo.run.loggers import add_summary
 from litzoo.visual import figures
@@ -74,9 +75,8 @@ class Publisher:
             picture = Summary.Image(height=image.height, width=image.width, colorspace=3, encoded_image_string=png)
             add_summary(self.writer, Summary(value=[Summary.Value(tag=tag, image=picture)]), self.step)
         if self.folder is not None:
-            self.folder.mkdir(parents=True, exist_ok=True)
             path = self.folder / f"{tag.replace('/', '_')}.png"
-            path.write_bytes(png)
+            atomic_write(path, lambda f: f.write(png))
             self.written.append(path)
 
     def text(self, tag: str, markdown: str) -> None:
