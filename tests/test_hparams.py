@@ -73,3 +73,21 @@ def test_lightning_stand_in_loggers_take_no_hparams(make_cfg, tmp_path: Path, mo
     monkeypatch.setattr(rank_zero_only, "rank", 0)
     log_run_hparams(logger, cfg, results)  # rank zero: the real writer
     assert read_hparams(tmp_path / "tb")[1] == {"hp/best_val_loss"}
+
+
+def test_a_run_that_fails_in_fit_has_its_hparams_row_with_status_failed(make_cfg, monkeypatch) -> None:
+    """Every run appears in HPARAMS with its status (an Optuna trial that raised was missing from the table)."""
+    import pytest
+
+    from litzoo.run.fit import train
+    from litzoo.tasks import ClassificationTask
+
+    def broken(self, batch, batch_idx):
+        raise RuntimeError("a bug in a training step")
+
+    monkeypatch.setattr(ClassificationTask, "training_step", broken)
+    cfg = make_cfg("trainer=debug", "logger=tensorboard")
+    with pytest.raises(RuntimeError, match="a bug in a training step"):
+        train(cfg)
+    values, _ = read_hparams(Path(cfg.paths.output_dir))
+    assert values["status"] == "failed" and values["lr"] == pytest.approx(1e-3)

@@ -66,10 +66,10 @@ def _fit_and_test(cfg: DictConfig, run: dict[str, Any], ckpt: Path | None) -> di
     history = next(c for c in trainer.callbacks if isinstance(c, History))
     try:
         trainer.fit(task, datamodule=datamodule, ckpt_path=str(ckpt) if ckpt else None, weights_only=True)
-    except DivergedError:
+    except Exception as err:  # a diverged or failed run still gets its HPARAMS row, its status as a column
         _collect(run, trainer, history, {})
-        run["status"] = "diverged"
-        log_run_hparams(trainer.logger, cfg, run)  # a diverged run still gets its HPARAMS row
+        run["status"] = "diverged" if isinstance(err, DivergedError) else "failed"
+        _log_failed_run(trainer.logger, cfg, run)
         raise
     finally:
         _collect(run, trainer, history, {})
@@ -85,6 +85,15 @@ def _fit_and_test(cfg: DictConfig, run: dict[str, Any], ckpt: Path | None) -> di
     if trainer.logger:
         trainer.logger.finalize("success")
     return run
+
+
+def _log_failed_run(logger: Any, cfg: DictConfig, run: dict[str, Any]) -> None:
+    """HPARAMS of a run that is failing: the run's own error stays the one reported if this fails too."""
+    try:
+        log_run_hparams(logger, cfg, run)
+    except Exception as err:  # noqa: BLE001 - secondary to the failure being raised
+        print(f"Warning: the HPARAMS entry of this {run['status']} run was not written: {explain(err)}",
+              file=sys.stderr)
 
 
 def _show_summary(table: str, trainer: pl.Trainer) -> None:
