@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from fakedata_images import write_image_folder
 from litzoo.models.resolvers import output_activation, output_units
-from litzoo.tasks import classification_kind
+from litzoo.heads import classification_kind
 from litzoo.run.build import build
 from litzoo.run.fit import train
 
@@ -63,7 +63,7 @@ def test_what_loading_found_is_in_the_record(tmp_path: Path, make_cfg) -> None:
 
 def test_kaggle_submission_reads_a_one_unit_head_as_a_sigmoid(tmp_path: Path) -> None:
     """A binary digits subset with Keras' Dense(1, 'sigmoid'): argmax over one column gave class 0 for every
-    image; the submission now reads the output as the task does (litzoo.tasks.class_probabilities)."""
+    image; the submission now reads the output as the task does (litzoo.heads.class_probabilities)."""
     from types import SimpleNamespace
 
     from litzoo.callbacks.submission import KaggleSubmission

@@ -23,6 +23,7 @@ from torch import Tensor, nn
 
 from litzoo.class_weight import class_weights
 from litzoo.data.glove import fill_pretrained_embeddings
+from litzoo.heads import classification_kind, output_units
 from litzoo.optimization import (
     OPTIMIZATION,
     OptimizerFactory,
@@ -177,34 +178,6 @@ class Task(Stepping):
         self._log_epoch("test")
 
 
-def class_probabilities(out: Tensor) -> Tensor:
-    """Logits -> (B, classes) probabilities, the one reading of a classifier's output: one unit is a binary
-    sigmoid (Keras' Dense(1, 'sigmoid')), N units a softmax. Predictions, pictures and submissions use it."""
-    out = out.float().flatten(1)
-    if out.shape[1] == 1:
-        p = out[:, 0].sigmoid()
-        return torch.stack([1 - p, p], dim=1)
-    return out.softmax(dim=1)
-
-
-def classification_kind(units: int, activation: str | None, num_classes: int) -> str:
-    """'binary' (one sigmoid unit -> BCEWithLogits) or 'categorical' (N softmax units -> cross-entropy).
-
-    The output layer's activation was left to the loss by the builder (`net.output_activation`); a
-    linear output is taken as the logits of the same loss (DLwP 6.4's `Dense(1)` + binary_crossentropy).
-    """
-    if num_classes < 2:
-        raise ValueError(f"num_classes must be >= 2, got {num_classes}")
-    if units == 1 and activation in ("sigmoid", None) and num_classes == 2:
-        return "binary"
-    if units == num_classes and activation in ("softmax", None):
-        return "categorical"
-    raise ValueError(f"the model ends in {units} {activation or 'linear'} unit(s) but the data has {num_classes} "
-                     f"classes. Valid: 1 sigmoid unit for 2 classes (binary cross-entropy) or {num_classes} softmax "
-                     "units (cross-entropy); write the output layer as units: ${output_units:${data.num_classes}}, "
-                     "activation: ${output_activation:${data.num_classes}} to follow the data.")
-
-
 class ClassificationTask(Task):
     """Binary (one sigmoid unit -> BCEWithLogits) or multiclass (N softmax units -> CrossEntropy on logits)."""
 
@@ -214,7 +187,7 @@ class ClassificationTask(Task):
                  scheduler: SchedulerFactory | None = None, label_smoothing: float = 0.0,
                  class_weight: Any = None, **kwargs: Any) -> None:
         """`class_weight`: Keras' fit(class_weight=...), litzoo.class_weight (the training loss only)."""
-        self.kind = classification_kind(_output_units(net), getattr(net, "output_activation", None), num_classes)
+        self.kind = classification_kind(output_units(net), getattr(net, "output_activation", None), num_classes)
         self.num_classes = num_classes
         if not 0.0 <= label_smoothing < 1.0:
             raise ValueError(f"task.label_smoothing must be in [0, 1), got {label_smoothing!r}")
@@ -319,10 +292,3 @@ class RegressionTask(Task):
     def on_test_epoch_end(self) -> None:
         super().on_test_epoch_end()
         self._log_reference("test")
-
-
-def _output_units(net: nn.Module) -> int:
-    shape = getattr(net, "output_shape", None)
-    if shape is None:
-        raise ValueError(f"{type(net).__name__} must expose `output_shape` (built by litzoo.models)")
-    return int(shape[-1])

@@ -7,8 +7,8 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Callback
 
+from litzoo.heads import class_probabilities
 from litzoo.run.atomic import atomic_write_text
-from litzoo.tasks import class_probabilities
 
 
 class KaggleSubmission(Callback):

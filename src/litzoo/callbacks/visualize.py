@@ -23,8 +23,8 @@ from pytorch_lightning.callbacks import Callback
 from torch import Tensor
 from torch.utils.hooks import RemovableHandle
 
+from litzoo.heads import class_probabilities
 from litzoo.run.loggers import tensorboard_writer
-from litzoo.tasks import class_probabilities
 from litzoo.visual.compute import confusion_counts
 from litzoo.visual.inputs import Mistakes
 from litzoo.visual.layers import trainable_conv_layers

@@ -51,7 +51,7 @@ def eval_sets(run: LoadedRun, split: str, folder_given: bool) -> tuple[list[tupl
 
 def scores(run: LoadedRun, out: Tensor, y: Tensor) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
     """({'test/loss', 'test/acc' or 'test/mae'}, per class {name: {'n', 'acc'}}): the whole set at once."""
-    from litzoo.tasks import class_probabilities
+    from litzoo.heads import class_probabilities
 
     loss, pred = run.task.loss_and_output(out, y)
     if not run.is_classifier:

@@ -41,7 +41,7 @@ class Deployable(nn.Module):
         self.net, self.classifier, self.mean, self.std = net, classifier, mean, std
 
     def forward(self, x: Tensor) -> Tensor:
-        from litzoo.tasks import class_probabilities
+        from litzoo.heads import class_probabilities
 
         out = self.net(x)
         return class_probabilities(out) if self.classifier else out.float() * self.std + self.mean

@@ -23,7 +23,7 @@ SHOWN_ROWS = 10
 
 def rows_of(run: LoadedRun, got: Inputs, out: torch.Tensor) -> tuple[list[str], list[list[str]]]:
     """(header, rows) of predictions.csv."""
-    from litzoo.tasks import class_probabilities
+    from litzoo.heads import class_probabilities
 
     if not run.is_classifier:
         stats, t_col = run.facts["stats"], run.datamodule.columns.index(run.datamodule.target)

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from litzoo.tasks import class_probabilities
+from litzoo.heads import class_probabilities
 from litzoo.visual.layers import (
     class_score,
     device_of,

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from litzoo.data.base import InMemoryDataModule
-from litzoo.tasks import class_probabilities
+from litzoo.heads import class_probabilities
 from litzoo.visual.layers import eval_mode
 
 
