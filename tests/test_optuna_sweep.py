@@ -62,11 +62,13 @@ def test_search_space_reads_hydras_sweep_syntax() -> None:
 
 def test_grid_search_whose_last_trial_fails_ends_cleanly_and_refuses_a_changed_search(tmp_path: Path) -> None:
     """Was (hydra-optuna-sweeper): the grid's last trial failing crashed the sweeper with a RuntimeError."""
-    args = [*OPTUNA, "hydra/sweeper/sampler=grid", "optimizer.lr=-1,-2", *FAST]  # both refused: the last fails
+    # both lr refused: the last fails; a one-value choice is still a searched parameter with its own column
+    args = [*OPTUNA, "hydra/sweeper/sampler=grid", "optimizer.lr=-1,-2", "data.batch_size=choice(64)", *FAST]
     out = litzoo_train(tmp_path, *args)
     assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr[-3000:]
     folder = sweep_dir(tmp_path)
     assert sorted(r["status"] for r in summary(folder)) == ["failed", "failed"]
+    assert {r["data.batch_size"] for r in summary(folder)} == {"64"}  # multirun.yaml names the searched keys
     assert [t.state.name for t in study_trials(folder)] == ["FAIL", "FAIL"]
 
     changed = litzoo_train(tmp_path, *[a.replace("-1,-2", "-1,-3") for a in args], f"hydra.sweep.dir={folder}")

@@ -98,6 +98,7 @@ class OptunaSearch:
 
     def _study(self, space: SearchSpace) -> Any:
         """The study in its storage, created or loaded; a changed search space or constant refused first."""
+        import hydra.core.utils as hydra_utils
         import optuna
 
         sweep_dir = Path(self.config.hydra.sweep.dir)
@@ -106,6 +107,8 @@ class OptunaSearch:
         storage = self.storage or f"sqlite:///{(sweep_dir / 'optuna.db').resolve()}"
         name = self.study_name or str(self.config.get("name") or "litzoo")
         sweep_dir.mkdir(parents=True, exist_ok=True)
+        # as Hydra's basic sweeper does (a custom sweeper must): the table reads the swept keys from it
+        hydra_utils._save_config(self.config, "multirun.yaml", sweep_dir)
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
         study = optuna.create_study(storage=storage, study_name=name, direction=direction, load_if_exists=True,

@@ -36,11 +36,6 @@ def run_in_processes(search: OptunaSearch, space: SearchSpace, next_trial: Calla
     threads, gpus = max(cores // n_jobs, 1), _gpus()
     print(f"[sweep] {n_jobs} trials at once, each in its own process with {threads} thread(s) ({cores} cores)"
           + (f", GPUs {','.join(gpus)} round-robin" if gpus else ""), flush=True)
-    import hydra.core.utils as hydra_utils
-
-    sweep_dir = Path(str(search.config.hydra.sweep.dir))
-    sweep_dir.mkdir(parents=True, exist_ok=True)
-    hydra_utils._save_config(search.config, "multirun.yaml", sweep_dir)  # as Hydra's launchers do: the table reads it
     running: dict[int, tuple[Any, int, Path]] = {}  # slot -> (process, trial number, folder)
     ctx = multiprocessing.get_context("spawn")
     try:
