@@ -142,3 +142,39 @@ def test_search_killed_during_trial_4_resumes_to_its_total(tmp_path: Path) -> No
     resumed = json.loads((trial3 / "results.json").read_text())
     assert resumed["status"] == "ok" and resumed["resumes"][-1]["checkpoint"].endswith("last.ckpt")
     assert "Job 1/8" not in out.stdout and "Job 4/8" in out.stdout
+
+
+
+def test_a_second_ctrl_c_does_not_cut_short_the_wait_for_stopping_trials() -> None:
+    """Ctrl-C during n_jobs>1: the trials get SIGTERM and time to record themselves `interrupted` before the table
+    is printed. A second SIGINT meanwhile (a terminal's Ctrl-C reaches every process; `timeout` forwards its own)
+    used to raise inside that wait: the table could show a trial `running` whose record came after it."""
+    from litzoo.sweep.processes import _stop
+
+    class Trial:  # a trial process: the second Ctrl-C arrives as it is asked to stop
+        alive, joined = True, False
+
+        def is_alive(self) -> bool:
+            return self.alive
+
+        def terminate(self) -> None:
+            os.kill(os.getpid(), signal.SIGINT)
+
+        def join(self, timeout: float | None = None) -> None:
+            self.alive, self.joined = False, True
+
+        def kill(self) -> None:
+            self.alive = False
+
+    class SecondCtrlC(Exception):
+        pass
+
+    def ctrl_c(signum: int, frame: object) -> None:  # stands for the KeyboardInterrupt a real one raises
+        raise SecondCtrlC
+
+    trial, before = Trial(), signal.signal(signal.SIGINT, ctrl_c)
+    try:
+        _stop({0: (trial, 0, Path("."))})
+        assert trial.joined and signal.getsignal(signal.SIGINT) is ctrl_c  # waited; Ctrl-C works again after
+    finally:
+        signal.signal(signal.SIGINT, before)

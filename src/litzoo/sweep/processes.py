@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 from collections.abc import Callable
 from contextlib import contextmanager
 from multiprocessing.connection import wait
@@ -130,12 +131,21 @@ def _environ(values: dict[str, str]) -> Iterator[None]:
 
 def _stop(running: dict[int, tuple[Any, int, Path]]) -> None:
     """Trials still running when the sweep ends early (Ctrl-C, SIGTERM): SIGTERM, time to record themselves
-    `interrupted`, then killed; none outlives the sweep."""
-    for proc, _, _ in running.values():
-        if proc.is_alive():
-            proc.terminate()
-    for proc, _, _ in running.values():
-        proc.join(STOP_GRACE_S)
-        if proc.is_alive():
-            proc.kill()
-            proc.join()
+    `interrupted`, then killed; none outlives the sweep. A second Ctrl-C meanwhile (a terminal's Ctrl-C also
+    reaches the trials; `timeout` forwards its own) must not cut that wait short: the table would show them
+    `running`, and their records would be written after it."""
+    if not running:
+        return
+    held = {stop: signal.signal(stop, signal.SIG_IGN) for stop in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        for proc, _, _ in running.values():
+            if proc.is_alive():
+                proc.terminate()
+        for proc, _, _ in running.values():
+            proc.join(STOP_GRACE_S)
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+    finally:
+        for stop, handler in held.items():
+            signal.signal(stop, handler)
