@@ -146,6 +146,22 @@ def decode(path: Path, size: tuple[int, int], mode: str, resample: int) -> Tenso
     return data.view(size[0], size[1], -1).permute(2, 0, 1).contiguous()
 
 
+def decode_all(files: Sequence[Path], size: tuple[int, int], color_mode: str, interpolation: str, workers: int
+               ) -> tuple[Tensor, list[int], list[str]]:
+    """(uint8 (N, C, H, W) of the files that decoded, their indices in `files`, one line per file that did not):
+    every image litzoo reads, for training and for litzoo-predict, goes through here."""
+    from PIL import Image
+
+    resample = getattr(Image.Resampling, interpolation.upper())
+    mode = "RGB" if color_mode == "rgb" else "L"
+    with ThreadPoolExecutor(max(1, workers)) as pool:  # PIL releases the GIL while decoding
+        decoded = list(pool.map(lambda f: decode(f, size, mode, resample), files))
+    good = [i for i, d in enumerate(decoded) if isinstance(d, Tensor)]
+    channels = 3 if color_mode == "rgb" else 1
+    x = torch.stack([decoded[i] for i in good]) if good else torch.zeros(0, channels, *size, dtype=torch.uint8)
+    return x, good, [d for d in decoded if isinstance(d, str)]
+
+
 def load_folder(folder: Path, classes: Sequence[str], size: tuple[int, int], color_mode: str, interpolation: str,
                 cache_dir: Path | None, workers: int) -> tuple[Tensor, Tensor, Listing]:
     """All images of one split as uint8 (N, C, H, W) + int64 labels, from the cache when it is valid; the listing's
@@ -161,16 +177,7 @@ def load_folder(folder: Path, classes: Sequence[str], size: tuple[int, int], col
     if saved is not None:
         listing.skipped.extend(saved["skipped"])
         return saved["x"], saved["y"], listing
-    from PIL import Image
-
-    resample = getattr(Image.Resampling, interpolation.upper())
-    mode = "RGB" if color_mode == "rgb" else "L"
-    with ThreadPoolExecutor(max(1, workers)) as pool:  # PIL releases the GIL while decoding
-        decoded = list(pool.map(lambda f: decode(f, size, mode, resample), files))
-    good = [i for i, d in enumerate(decoded) if isinstance(d, Tensor)]
-    bad = [d for d in decoded if isinstance(d, str)]
-    channels = 3 if color_mode == "rgb" else 1
-    x = torch.stack([decoded[i] for i in good]) if good else torch.zeros(0, channels, *size, dtype=torch.uint8)
+    x, good, bad = decode_all(files, size, color_mode, interpolation, workers)
     y = torch.tensor([labels[i] for i in good], dtype=torch.int64)
     if path is not None:
         cache.save_torch(path, meta, {"x": x, "y": y, "skipped": bad})

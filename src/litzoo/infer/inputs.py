@@ -42,19 +42,13 @@ def _files(paths: list[Path], suffixes: tuple[str, ...], warnings: list[str]) ->
 
 
 def read_images(run: LoadedRun, paths: list[Path]) -> Inputs:
-    """Image files (or folders of them) decoded and resized as training did (litzoo.data.image_folder.decode)."""
-    from PIL import Image
-
-    from litzoo.data.image_folder import IMAGE_EXTENSIONS, decode
+    """Image files (or folders of them) decoded and resized as training did (litzoo.data.image_folder.decode_all)."""
+    from litzoo.data.image_folder import IMAGE_EXTENSIONS, decode_all
 
     dm, warnings = run.datamodule, []
     files = _files(paths, IMAGE_EXTENSIONS, warnings)
-    resample = getattr(Image.Resampling, dm.interpolation.upper())
-    decoded = [(f, decode(f, dm.target_size, "RGB" if dm.color_mode == "rgb" else "L", resample)) for f in files]
-    warnings += [f"skipped {d}" for _, d in decoded if isinstance(d, str)]
-    good = [(f, d) for f, d in decoded if not isinstance(d, str)]
-    x = torch.stack([d for _, d in good]) if good else torch.zeros(0, *dm.input_shape, dtype=torch.uint8)
-    return Inputs([str(f) for f, _ in good], TensorBatches(x), warnings)
+    x, good, bad = decode_all(files, dm.target_size, dm.color_mode, dm.interpolation, dm.workers)
+    return Inputs([str(files[i]) for i in good], TensorBatches(x), warnings + [f"skipped {d}" for d in bad])
 
 
 def read_digit_rows(run: LoadedRun, paths: list[Path]) -> Inputs:
