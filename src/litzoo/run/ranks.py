@@ -26,6 +26,7 @@ from omegaconf import DictConfig
 
 from litzoo.errors import LitzooError
 from litzoo.run import record
+from litzoo.run.environ import environ
 from litzoo.run.signals import PARENT_ENV
 
 RUN_DIR_ENV = "LITZOO_RUN_DIR"  # the run folder every DDP rank of a sweep job uses (config._run_dir_resolver)
@@ -113,12 +114,12 @@ def watched(run_dir: Path) -> Iterator[None]:
                 if proc.poll() is None:
                     proc.kill()
 
-    saved, parent = launcher._ChildProcessObserver, os.environ.get(PARENT_ENV)
+    saved = launcher._ChildProcessObserver
     launcher._ChildProcessObserver = Observer  # type: ignore[misc]
-    os.environ[PARENT_ENV] = str(os.getpid())  # a rank checks it: its parent may be gone before it set PDEATHSIG
     grace = 0.0
-    try:
-        yield
+    try:  # PARENT_ENV: a rank checks it, as its parent may be gone before it set PDEATHSIG
+        with environ({PARENT_ENV: str(os.getpid())}):
+            yield
         grace = EXIT_GRACE_S
     except Exception as err:
         ended = ranks.first_exit(LOST_PEER_GRACE_S if _lost_peer(err) else 0)
@@ -130,7 +131,6 @@ def watched(run_dir: Path) -> Iterator[None]:
     finally:
         ranks.stop(grace)
         launcher._ChildProcessObserver = saved  # type: ignore[misc]
-        os.environ.pop(PARENT_ENV) if parent is None else os.environ.__setitem__(PARENT_ENV, parent)
 
 
 def with_ranks(run_dir: str | Path, fn: Callable[[], T]) -> T:
@@ -166,11 +166,10 @@ def sweep_job(cfg: DictConfig, overrides: list[str], run_dir: Path) -> Iterator[
     (hydra.run.dir, which Lightning appends, resolves through RUN_DIR_ENV), whichever strategy chose DDP
     (`trainer.devices=2` alone does); afterwards drop the job's process group and the rank variables
     Lightning exported, or the next job would wait for ranks that have exited."""
-    argv, env = sys.argv[:], {k: os.environ.get(k) for k in DDP_ENV}
+    argv = sys.argv[:]
     sys.argv = [argv[0], *overrides, *([f"ckpt_path={cfg.ckpt_path}"] if cfg.get("ckpt_path") else [])]
-    os.environ[RUN_DIR_ENV] = str(run_dir.resolve())
     try:
-        with watched(run_dir):
+        with environ({RUN_DIR_ENV: str(run_dir.resolve())}, restore=DDP_ENV), watched(run_dir):
             yield
     finally:
         import torch.distributed as dist
@@ -178,5 +177,3 @@ def sweep_job(cfg: DictConfig, overrides: list[str], run_dir: Path) -> Iterator[
         if dist.is_available() and dist.is_initialized():
             dist.destroy_process_group()
         sys.argv = argv
-        for key, value in env.items():
-            os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)

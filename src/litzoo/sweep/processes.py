@@ -10,17 +10,16 @@ import multiprocessing
 import os
 import signal
 from collections.abc import Callable
-from contextlib import contextmanager
 from multiprocessing.connection import wait
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from litzoo.run.environ import environ
 from litzoo.sweep.search_space import SearchSpace
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
 
     from litzoo.sweep.optuna import OptunaSearch
     from litzoo.sweep.trials import Trial
@@ -75,7 +74,7 @@ def _start(ctx: Any, search: OptunaSearch, space: SearchSpace, trial: Trial, thr
     env = {name: str(threads) for name in THREAD_ENVS}
     if gpu is not None:
         env["CUDA_VISIBLE_DEVICES"] = gpu
-    with _environ(env):  # a spawned process takes this process's environment as it is at start()
+    with environ(env):  # a spawned process takes this process's environment as it is at start()
         proc = ctx.Process(target=_trial_process, args=(config, search.task_function, threads),
                            name=f"trial-{number}")
         proc.start()
@@ -113,20 +112,6 @@ def _gpus() -> list[str]:
     import torch
 
     return [str(i) for i in range(torch.cuda.device_count())]
-
-
-@contextmanager
-def _environ(values: dict[str, str]) -> Iterator[None]:
-    before = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in before.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def _stop(running: dict[int, tuple[Any, int, Path]]) -> None:

@@ -8,10 +8,11 @@ and litzoo.sweep.pruning.pruning_callbacks (called by litzoo.run.build) turns it
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+
+from litzoo.run.environ import environ
 
 TRIAL_ENV = "LITZOO_OPTUNA_TRIAL"  # JSON: storage, study, trial, metric, pruner (set by trial_env)
 PRUNERS = ("median", "hyperband", "none")
@@ -49,12 +50,9 @@ def trial_env(hydra_cfg: Any, metric: str) -> Iterator[None]:
         yield
         return
     sweeper = hydra_cfg.sweeper
-    os.environ[TRIAL_ENV] = json.dumps({
-        "storage": str(sweeper.storage), "study": str(sweeper.study_name), "trial": int(hydra_cfg.job.num),
-        "metric": metric, "pruner": str(sweeper.pruner), "startup_trials": int(sweeper.pruner_startup_trials)})
-    try:
+    with environ({TRIAL_ENV: json.dumps({
+            "storage": str(sweeper.storage), "study": str(sweeper.study_name), "trial": int(hydra_cfg.job.num),
+            "metric": metric, "pruner": str(sweeper.pruner), "startup_trials": int(sweeper.pruner_startup_trials)})}):
         yield
-    finally:
-        os.environ.pop(TRIAL_ENV, None)
 
 
