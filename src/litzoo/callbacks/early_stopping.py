@@ -17,12 +17,12 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import EarlyStopping
 
+from litzoo.callbacks.history import keras_key
 from litzoo.errors import LitzooError
 
-# Keras' History names -> litzoo's logged names (what a Keras user types first)
-KERAS_NAMES = {"val_loss": "val/loss", "val_accuracy": "val/acc", "val_acc": "val/acc", "val_mae": "val/mae",
-               "loss": "train/loss", "accuracy": "train/acc", "acc": "train/acc", "mae": "train/mae"}
 MONITORS = ("val/loss", "val/acc", "val/mae", "train/loss", "train/acc", "train/mae")
+# what a Keras user types first -> litzoo's logged names: history.csv's column names, and Keras' `accuracy`
+KERAS_NAMES = {keras_key(m): m for m in MONITORS} | {"val_accuracy": "val/acc", "accuracy": "train/acc"}
 MODES = ("min", "max", "auto")
 
 
