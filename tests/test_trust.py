@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import torch
 
-from litzoo.cli import eval as evaluate, train as train_mod, visualize
+from litzoo.cli import eval as evaluate, export, predict, train as train_mod, visualize
 from litzoo.run.compose import compose_config
 from litzoo.run.trust import UntrustedConfig, ensure_buildable, why_refused
 
@@ -99,6 +99,8 @@ def test_eval_visualize_and_resume_refuse_untrusted_targets(attack: str, clean_r
         "eval": lambda: evaluate.main([str(run)]),
         "eval_ckpt": lambda: evaluate.main([str(run / "checkpoints" / "last.ckpt")]),
         "visualize": lambda: visualize.main([str(run)]),
+        "predict": lambda: predict.main([str(run), str(tmp_path), "--out", str(tmp_path / "p.csv")]),
+        "export": lambda: export.main([str(run), "--format", "torchscript", "--out", str(tmp_path / "export")]),
         "resume": lambda: (monkeypatch.setattr(sys, "argv", ["litzoo-train", f"ckpt_path={run}",
                                                              "trainer.max_epochs=2"]), train_mod.main()),
     }
