@@ -10,6 +10,8 @@ time per step is the framework's. All three train it on the same in-memory MNIST
 else MNIST-shaped random images written as IDX files), alternating plain, bare Lightning, litzoo in every rep:
 
 - plain: index a resident tensor with a shuffled index, forward, cross-entropy, zero_grad, backward, step;
+  also without the `PYTORCH_NVML_BASED_CUDA_CHECK` variable importing Lightning sets (a second row, "no NVML":
+  what a script that never imports Lightning pays; litzoo unsets it while fitting where NVML cannot be loaded);
 - bare Lightning: a minimal LightningModule, `Trainer(logger=False)`, no checkpoint, no progress bar,
   a `TensorDataset` loader;
 - litzoo: `litzoo.run.fit.train()` as a user runs it (default callbacks, TensorBoard logger, the progress line)
@@ -39,6 +41,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_epoch import find_mnist, hardware  # noqa: E402
 
+NVML_CHECK = "PYTORCH_NVML_BASED_CUDA_CHECK"
 LAYERS = [{"type": "Flatten"}, {"type": "Dense", "units": 10, "activation": "softmax"}]
 
 
@@ -107,6 +110,19 @@ def plain(x: torch.Tensor, y: torch.Tensor, steps: int, batch_size: int, seed: i
         opt.step()
     sync(x.device)
     return since(start)
+
+
+def plain_without_nvml_check(x: torch.Tensor, y: torch.Tensor, steps: int, batch_size: int,
+                             seed: int) -> tuple[float, float]:
+    """The plain loop as a script that never imported Lightning runs it: importing Lightning sets
+    PYTORCH_NVML_BASED_CUDA_CHECK=1, and where NVML cannot be loaded every optimizer step then pays a failed search
+    for it (litzoo.run.step_cost, which turns that off during litzoo's fit)."""
+    before = os.environ.pop(NVML_CHECK, None)  # (not litzoo.run.environ: this also measures earlier litzoos)
+    try:
+        return plain(x, y, steps, batch_size, seed)
+    finally:
+        if before is not None:
+            os.environ[NVML_CHECK] = before
 
 
 def bare_lightning(x: torch.Tensor, y: torch.Tensor, steps: int, batch_size: int, seed: int) -> tuple[float, float]:
@@ -226,23 +242,27 @@ def run(args: argparse.Namespace) -> None:
     print(f"data: {len(x)} training images from {args.data_dir}; Flatten + Dense(10), batch {args.batch_size}, "
           f"{args.steps} timed steps in one epoch, device {args.device}; litzoo overrides: "
           f"{' '.join(args.overrides) or 'none'}", flush=True)
-    times: dict[str, list[tuple[float, float]]] = {"plain loop": [], "bare Lightning": [], "litzoo": []}
+    sides = {"plain loop": plain, "plain, no NVML": plain_without_nvml_check, "bare Lightning": bare_lightning}
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in [*sides, "litzoo"]}
     for rep in range(args.reps):
-        times["plain loop"].append(plain(x, y, args.steps, args.batch_size, rep))
-        times["bare Lightning"].append(bare_lightning(x, y, args.steps, args.batch_size, rep))
+        for name, side in sides.items():
+            times[name].append(side(x, y, args.steps, args.batch_size, rep))
         seconds, whole = litzoo(args)
         times["litzoo"].append(seconds)
         print(f"rep {rep + 1}: " + "  ".join(f"{k} {v[-1][0] / args.steps * 1e6:.0f}" for k, v in times.items()) +
               f" µs/step  (litzoo's whole train() call: {whole:.1f}s)", flush=True)
-    print(f"\nµs per step, median of {args.reps} alternating reps (min, max); overhead = median minus the plain "
-          "loop's median; CPU = this process's CPU time (less disturbed when other processes share the cores)")
-    print(f"  {'':15s} {'wall':>24s} {'overhead':>8s}   {'CPU':>24s} {'overhead':>8s}")
+    print(f"\nµs per step, median of {args.reps} alternating reps (min, max). Overhead: the median minus the plain "
+          "loop's median, the issue's plain loop (run in this process, after importing Lightning) and the same "
+          "without Lightning's NVML check (as a script that never imports Lightning runs it). CPU: this process's "
+          "CPU time (less disturbed when other processes share the cores).")
+    print(f"  {'':15s} {'wall':>24s} {'overhead':>8s} {'no NVML':>8s}   {'CPU':>24s} {'overhead':>8s} {'no NVML':>8s}")
     for name, seconds in times.items():
         cells = []
         for which in (0, 1):
             us = per_step(seconds, args.steps, which)
-            base = statistics.median(per_step(times["plain loop"], args.steps, which))
-            cells.append(f"{spread(us):>24s} {statistics.median(us) - base:+8.0f}")
+            over = [statistics.median(us) - statistics.median(per_step(times[base], args.steps, which))
+                    for base in ("plain loop", "plain, no NVML")]
+            cells.append(f"{spread(us):>24s} {over[0]:+8.0f} {over[1]:+8.0f}")
         print(f"  {name:15s} {cells[0]}   {cells[1]}")
     print(f"hardware at the end: {hardware()}")
     if args.profile:

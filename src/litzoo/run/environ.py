@@ -7,10 +7,14 @@ from contextlib import contextmanager
 
 
 @contextmanager
-def environ(values: Mapping[str, str], restore: Iterable[str] = ()) -> Iterator[None]:
-    """`values` in os.environ while the block runs; afterwards those and the `restore` keys (variables that code
-    inside the block sets, such as Lightning's DDP ones) are as they were before, unset where they were unset."""
-    before = {key: os.environ.get(key) for key in [*values, *restore]}
+def environ(values: Mapping[str, str], restore: Iterable[str] = (), unset: Iterable[str] = ()) -> Iterator[None]:
+    """`values` in os.environ and the `unset` keys absent from it while the block runs; afterwards those and the
+    `restore` keys (variables that code inside the block sets, such as Lightning's DDP ones) are as they were
+    before, unset where they were unset."""
+    unset = list(unset)
+    before = {key: os.environ.get(key) for key in [*values, *restore, *unset]}
+    for key in unset:
+        os.environ.pop(key, None)
     os.environ.update(values)
     try:
         yield

@@ -27,6 +27,7 @@ from litzoo.run.lock import is_rank_zero as _is_rank_zero
 from litzoo.run.loggers import tensorboard_writer
 from litzoo.run.resume import check_resume_checkpoint, resolve_checkpoint
 from litzoo.run.signals import stop_signal
+from litzoo.run.step_cost import lower_step_cost
 
 # Lightning and torch (3-8 s to import here) are imported where a run needs them: `litzoo-train --help`
 # and a config error answer without paying for them.
@@ -65,7 +66,8 @@ def _fit_and_test(cfg: DictConfig, run: dict[str, Any], ckpt: Path | None) -> di
     _show_summary(format_summary(task.net, title=cfg.name), trainer)
     history = next(c for c in trainer.callbacks if isinstance(c, History))
     try:
-        trainer.fit(task, datamodule=datamodule, ckpt_path=str(ckpt) if ckpt else None, weights_only=True)
+        with lower_step_cost():
+            trainer.fit(task, datamodule=datamodule, ckpt_path=str(ckpt) if ckpt else None, weights_only=True)
     except Exception as err:  # a diverged or failed run still gets its HPARAMS row, its status as a column
         _collect(run, trainer, history, {})
         run["status"] = "diverged" if isinstance(err, DivergedError) else "failed"
