@@ -8,6 +8,7 @@ follows; cProfile slows every Python call, so its numbers say where, not how muc
 from __future__ import annotations
 
 import copy
+import os
 import pstats
 import time
 from collections.abc import Callable
@@ -82,10 +83,29 @@ def parts(trainer: pl.Trainer, task: pl.LightningModule, batch: Any, outputs: An
         ("progress line (a step between redraws)", lambda: cbs["KerasProgressBar"].on_train_batch_end(
             trainer, task, outputs, batch, i), 1),
         ("divergence check", lambda: cbs["DivergenceGuard"].on_train_batch_end(trainer, task, outputs, batch, i), 1),
+        ("torch: the optimizer's accelerator check, during a fit", accelerator_check, 1),
+        ("  (with Lightning's NVML variable: the plain loop's)", lambda: with_nvml_check(accelerator_check), 0),
         ("LR monitor + augmentation preview (batch start)", lambda: (
             cbs["LearningRateMonitor"].on_train_batch_start(trainer, task, batch, i),
             cbs["AugmentationPreview"].on_train_batch_start(trainer, task, batch, i)), 1),
     ]
+
+
+def accelerator_check() -> Any:
+    """What RMSprop's and Adam's step ask first (their CUDA-graph capture check); the plain loop asks it too."""
+    return torch.accelerator.current_accelerator(check_available=True)
+
+
+def with_nvml_check(fn: Callable[[], Any]) -> Any:
+    """`fn` with the variable importing Lightning sets (litzoo.run.step_cost unsets it during a fit where NVML
+    cannot be loaded)."""
+    before = os.environ.get("PYTORCH_NVML_BASED_CUDA_CHECK")
+    os.environ["PYTORCH_NVML_BASED_CUDA_CHECK"] = "1"
+    try:
+        return fn()
+    finally:
+        if before is None:
+            del os.environ["PYTORCH_NVML_BASED_CUDA_CHECK"]
 
 
 class PartsProbe(pl.Callback):
