@@ -114,3 +114,28 @@ def test_two_process_ddp_run_keeps_our_sampler(tmp_path) -> None:
     assert [line.split()[1] for line in lines] == ["0/2", "1/2"], out
     assert all("EpochBatchSampler batches=9 " in line for line in lines)  # 1,150 training digits: 575 a rank
     assert lines[0].split("val=")[1] == lines[1].split("val=")[1]  # both ranks report the all-reduced metrics
+
+
+class Recorder(torch.utils.data.Dataset):
+    """Hands back the index tensors it is asked for."""
+
+    def __getitem__(self, index: torch.Tensor) -> tuple[torch.Tensor]:
+        return (index,)
+
+
+@pytest.mark.parametrize("n", [40, 37])
+def test_a_device_loader_copies_the_epochs_order_once_and_serves_the_same_batches(n: int, monkeypatch) -> None:
+    """On a GPU (here `meta`, a device with no data) the loader moves the epoch's indices in one copy, not one per
+    batch (a copy from pageable memory waits for the previous step); the batches are the sampler's own."""
+    sampler = EpochBatchSampler(n, batch_size=4, shuffle=True, seed=7)
+    sampler.set_epoch(2)
+    expected = list(sampler)
+    copies = []
+    real_to = torch.Tensor.to
+    monkeypatch.setattr(torch.Tensor, "to", lambda t, *a, **k: copies.append(a) or real_to(t, *a, **k))
+    on_device = [b for (b,) in base.BatchLoader(Recorder(), sampler, torch.device("meta"))]
+    assert copies == [(torch.device("meta"),)]
+    assert all(b.device.type == "meta" for b in on_device)
+    assert [len(b) for b in on_device] == [len(b) for b in expected]
+    on_cpu = [b for (b,) in base.BatchLoader(Recorder(), sampler)]
+    assert len(copies) == 1 and all(torch.equal(a, b) for a, b in zip(on_cpu, expected, strict=True))

@@ -62,6 +62,10 @@ class TensorBatches(Dataset):
     def sample_shape(self) -> tuple[int, ...]:
         return tuple(self.tensors[0].shape[1:])
 
+    @property
+    def device(self) -> torch.device:
+        return self.tensors[0].device
+
     def to(self, device: torch.device, moved: dict[int, Tensor]) -> TensorBatches:
         return TensorBatches(*(move(t, device, moved) for t in self.tensors))
 
@@ -134,14 +138,22 @@ class BatchLoader:
 
     batch_sampler = None  # as on a DataLoader with batch_size=None (Lightning reads it)
 
-    def __init__(self, dataset: Dataset, sampler: EpochBatchSampler) -> None:
-        self.dataset, self.sampler = dataset, sampler
+    def __init__(self, dataset: Dataset, sampler: EpochBatchSampler, device: torch.device | None = None) -> None:
+        self.dataset, self.sampler, self.device = dataset, sampler, device or torch.device("cpu")
 
     def __len__(self) -> int:
         return len(self.sampler)
 
     def __iter__(self) -> Iterator[tuple[Tensor, ...]]:
-        return map(self.dataset.__getitem__, self.sampler)
+        if self.device.type == "cpu":
+            return map(self.dataset.__getitem__, self.sampler)
+        # the dataset lives on a GPU: the epoch's indices go there in one copy. A copy per batch, from pageable
+        # memory, would wait for the GPU to finish the previous step, so the CPU could never run ahead of it.
+        batches = list(self.sampler)
+        if not batches:
+            return iter(())
+        on_device = torch.cat(batches).to(self.device).split([len(b) for b in batches])
+        return map(self.dataset.__getitem__, on_device)
 
 
 def validation_split(x: Tensor, y: Tensor, fraction: float) -> tuple[tuple[Tensor, Tensor], tuple[Tensor, Tensor]]:
@@ -173,7 +185,8 @@ def to_float(x: Tensor) -> Tensor:
 
 class InMemoryDataModule(pl.LightningDataModule):
     """Base of every in-memory source. Subclasses implement `load()` -> train and test tensors (or, for
-    sources that are not plain tensors, `load_datasets()`), and may override `preprocess`.
+    sources that are not plain tensors, `load_datasets()`: batch-indexed datasets like TensorBatches, with
+    `sample_shape`, `device` and `to`), and may override `preprocess`.
 
     Subclasses take their own arguments and hand the common ones below to this constructor as keywords
     (`**common`), so their defaults are written here once; the configs give every value anyway."""
@@ -283,7 +296,7 @@ class InMemoryDataModule(pl.LightningDataModule):
                                     per_epoch=train and not self.fixed_train_order)
         # the sampler's own generator: iterating draws nothing from the global RNG (dropout's), so a resumed run
         # does not diverge from an uninterrupted one
-        return BatchLoader(self.datasets[split], sampler)
+        return BatchLoader(self.datasets[split], sampler, self.datasets[split].device)
 
     def train_dataloader(self) -> BatchLoader:
         return self._loader("train", self.batch_size, train=True)

@@ -111,6 +111,10 @@ class WindowBatches(Dataset):
     def sample_shape(self) -> tuple[int, ...]:
         return len(self.offsets), self.features.shape[1]
 
+    @property
+    def device(self) -> torch.device:
+        return self.features.device
+
     def to(self, device: torch.device, moved: dict[int, Tensor]) -> WindowBatches:
         return WindowBatches(*(move(t, device, moved) for t in (self.features, self.target, self.ends, self.offsets)),
                              self.delay)
