@@ -7,7 +7,7 @@
 # 1. the precision litzoo chose and the dtype the forward pass actually ran in;
 # 2. experiment=mnist_convnet (5 epochs): test accuracy and wall time;
 # 3. experiment=mnist_fast: wall time and whether it reached test accuracy >= 0.99;
-# 4. benchmarks/bench_overhead.py on the device (plain loop, bare Lightning, litzoo per step);
+# 4. benchmarks/bench_overhead.py on the device (plain loop with and without Lightning's NVML check, bare Lightning, litzoo per step);
 # 5. training images/s of cats_dogs_small_convnet with DLwP's augmentation running on the device;
 # 6. a 2-GPU DDP run when two GPUs are present (with --cpu: 2 gloo processes).
 # It installs nothing: run it from the repository root with the project's environment (`make test` builds
@@ -103,7 +103,7 @@ train mnist_fast experiment=mnist_fast "${TINY[@]}" "${PICTURES[@]}"
 
 section "4. per-step overhead: plain loop, bare Lightning, litzoo"
 "$PY" benchmarks/bench_overhead.py --data-dir "$DATA" "${BENCH[@]}" 2>&1 \
-    | grep -E '^(hardware|data|rep [0-9]|µs|  (plain loop|bare Lightning|litzoo) |  {10,}wall)'
+    | grep -E '^(hardware|data|rep [0-9]|µs|  (plain loop|plain, no NVML|bare Lightning|litzoo) |  {10,}wall)'
 
 section "5. cats_dogs_small_convnet with augmentation=dlwp on the device: training images/s"
 "$PY" - "$OUT" "${DEVICE[@]}" "${TINY[@]}" <<'EOF'
