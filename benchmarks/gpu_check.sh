@@ -7,7 +7,8 @@
 # 1. the precision litzoo chose and the dtype the forward pass actually ran in;
 # 2. experiment=mnist_convnet (5 epochs): test accuracy and wall time;
 # 3. experiment=mnist_fast: wall time and whether it reached test accuracy >= 0.99;
-# 4. benchmarks/bench_overhead.py on the device (plain loop with and without Lightning's NVML check, bare Lightning, litzoo per step);
+# 4. benchmarks/bench_overhead.py on the device (plain loop with and without Lightning's NVML check, bare
+#    Lightning, litzoo per step);
 # 5. training images/s of cats_dogs_small_convnet with DLwP's augmentation running on the device;
 # 6. a 2-GPU DDP run when two GPUs are present (with --cpu: 2 gloo processes).
 # It installs nothing: run it from the repository root with the project's environment (`make test` builds
