@@ -4,16 +4,17 @@
   `torch.cuda.is_available()` asks NVML instead of initialising CUDA, which a later `fork` would inherit. torch's
   optimizers ask before every step (RMSprop's and Adam's CUDA-graph capture check). Where `libnvidia-ml` cannot be
   loaded (a machine without an NVIDIA driver, running a CUDA build of torch), each ask is a failed search for the
-  library (~45 µs a step on a 2-core EPYC), then the CUDA-runtime call the variable was meant to avoid. There the
-  variable protects nothing, so it is unset while the run fits. Where NVML loads (any machine with a GPU), it is
-  left as Lightning set it.
-- **Full garbage collections mid-epoch.** A full collection walks every object the garbage collector tracks:
-  ~500,000 after importing torch, Lightning and Hydra, ~0.3 s on the machine above. The objects a run creates
-  (each step's pending metrics) set one off every so often, in the middle of an epoch, where it costs as much as
-  a few hundred steps of a small network. Everything that exists when fitting starts (modules, configs, data,
-  libraries) is in use until the run ends, so it is frozen (`gc.freeze`) and collections walk only what the fit
-  creates. It is unfrozen afterwards. When something else froze objects already, the collector is left alone: its
-  freeze is not ours to undo.
+  library, then the CUDA-runtime call the variable was meant to avoid. There the variable protects nothing, so it
+  is unset while the run fits. Where NVML loads (any machine with a GPU), it is left as Lightning set it.
+- **Full garbage collections mid-epoch.** A full collection walks every object the garbage collector tracks, and
+  importing torch, Lightning and Hydra leaves hundreds of thousands. The objects a run creates (each step's
+  pending metrics) set one off every so often, in the middle of an epoch, where it costs as much as a few hundred
+  steps of a small network. Everything that exists when fitting starts (modules, configs, data, libraries) is in
+  use until the run ends, so it is frozen (`gc.freeze`) and collections walk only what the fit creates. It is
+  unfrozen afterwards. When something else froze objects already, the collector is left alone: its freeze is not
+  ours to undo.
+
+Both measured in docs/speed.md ("The third pass").
 """
 from __future__ import annotations
 

@@ -2,16 +2,16 @@
 
 TensorBoard's own EventFileWriter hands each event to a writer thread. Without TensorFlow installed, that thread
 reopens the file for every record (its `gfile` stand-in appends by path) and computes the records' CRC-32C in
-pure Python. During training the thread competes with the training step for the interpreter lock. On the
-2-core EPYC of docs/speed.md, a `train/loss_step` every 10 steps cost ~380 µs each time it was written,
-~40 µs a step on average. `EventFile` writes the same records into one open, buffered file:
+pure Python. During training the thread competes with the training step for the interpreter lock, so each
+`train/loss_step` slowed the step after it too (docs/speed.md, "The third pass"). `EventFile` writes the same
+records into one open, buffered file:
 - the TFRecord framing with masked CRC-32C;
 - a file named as TensorBoard names it;
 - the same first event.
 
 The file is flushed when an event comes `flush_secs` after the last flush, and on `flush()` and `close()`
-(Lightning flushes after every epoch's metrics). That is ~15 µs an event. The CRC is google-crc32c's (C) where
-installed, else TensorBoard's own.
+(Lightning flushes after every epoch's metrics). The CRC is google-crc32c's (C) where installed, else
+TensorBoard's own.
 """
 from __future__ import annotations
 
