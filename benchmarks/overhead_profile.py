@@ -8,7 +8,6 @@ follows; cProfile slows every Python call, so its numbers say where, not how muc
 from __future__ import annotations
 
 import copy
-import os
 import pstats
 import time
 from collections.abc import Callable
@@ -19,6 +18,9 @@ import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from pytorch_lightning.trainer import call
+
+from litzoo.run.environ import environ
+from litzoo.run.step_cost import NVML_CHECK
 
 
 def per_call(fn: Callable[[], Any], calls: int = 1000, repeats: int = 5) -> float:
@@ -99,13 +101,8 @@ def accelerator_check() -> Any:
 def with_nvml_check(fn: Callable[[], Any]) -> Any:
     """`fn` with the variable importing Lightning sets (litzoo.run.step_cost unsets it during a fit where NVML
     cannot be loaded)."""
-    before = os.environ.get("PYTORCH_NVML_BASED_CUDA_CHECK")
-    os.environ["PYTORCH_NVML_BASED_CUDA_CHECK"] = "1"
-    try:
+    with environ({NVML_CHECK: "1"}):
         return fn()
-    finally:
-        if before is None:
-            del os.environ["PYTORCH_NVML_BASED_CUDA_CHECK"]
 
 
 class PartsProbe(pl.Callback):

@@ -150,7 +150,8 @@ def test_allowed_by_the_user_not_by_the_file(clean_run: Path, tmp_path: Path, mo
                                     "torch.optim.lr_scheduler.OneCycleLR", "pytorch_lightning.Trainer",
                                     "pytorch_lightning.callbacks.EarlyStopping", "torchmetrics.Accuracy",
                                     "pytorch_lightning.loggers.TensorBoardLogger", "litzoo.tasks.ClassificationTask",
-                                    "pytorch_lightning.strategies.DDPStrategy"])
+                                    "pytorch_lightning.strategies.DDPStrategy",
+                                    "litzoo.run.tensorboard.TensorBoardLogger"])
 def test_buildable_targets(target: str) -> None:
     assert why_refused(target) is None
 
@@ -159,6 +160,7 @@ def test_buildable_targets(target: str) -> None:
                                     "torch.nn.modules.module.torch.load", "litzoo.run.checkpoint.atomic_torch_save",
                                     "litzoo.data.mnist.download", "torch.nn.init.zeros_", "torch.hub.load",
                                     "pytorch_lightning.callbacks.os.remove", "litzoo.callbacks.curves.os.remove",
+                                    "litzoo.run.tensorboard.EventFile", "litzoo.run.tensorboard.os.remove",
                                     "", "a b", None, 3])
 def test_refused_targets(target: Any) -> None:
     assert why_refused(target)
